@@ -1,0 +1,1 @@
+"""Command-line interface: ``app.py`` wires the commands, one module per command."""

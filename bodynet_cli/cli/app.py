@@ -1,0 +1,42 @@
+"""The ``bodynet`` command: wires the sub-commands, nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bodynet_cli import __version__
+
+app = typer.Typer(
+    name="bodynet",
+    help="BodyNet (Varol et al., ECCV 2018): one photo in, a 3D human body out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bodynet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """BodyNet (Varol et al., ECCV 2018): one photo in, a 3D human body out."""
+
+
+# Commands register here, one line each, only once they really work.
+from bodynet_cli.cli import info  # noqa: E402
+
+app.command("info")(info.info)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,30 @@
+"""``bodynet info``: versions, devices and the default assets this installation will use."""
+
+from __future__ import annotations
+
+import platform
+
+import typer
+from rich.table import Table
+
+from bodynet_cli import __version__
+from bodynet_cli.cli.common import console, user_errors
+
+
+@user_errors
+def info() -> None:
+    """Show versions, the compute devices found, and the default assets in use."""
+    import numpy
+    import torch
+
+    table = Table(show_header=False, box=None)
+    table.add_row("bodynet", __version__)
+    table.add_row("python", platform.python_version())
+    table.add_row("torch", torch.__version__)
+    table.add_row("numpy", numpy.__version__)
+    cuda = torch.cuda.is_available()
+    gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else "none"
+    table.add_row("cuda GPUs", gpus)
+    table.add_row("cpu threads", str(torch.get_num_threads()))
+    console.print(table)
+    raise typer.Exit(0)

@@ -1,0 +1,1 @@
+"""Synthetic SURREAL-style data generation and torch datasets."""

@@ -1,0 +1,1 @@
+"""Fitting the body model to voxel grids and joints."""

@@ -1,0 +1,1 @@
+"""BodyNet space (camera <-> grid), voxelizer, rasterizer, isosurfaces."""

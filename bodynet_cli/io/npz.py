@@ -1,0 +1,86 @@
+"""Safe NPZ reading, atomic writing, and the bit-packed voxel encoding of SPEC section 4."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from bodynet_cli.errors import BodyNetError
+
+
+def pack_voxels(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bit-pack an occupancy grid.
+
+    occupancy: bool-like (R, R, R) in ``[z, y, x]`` order.
+    Returns ``(voxels uint8 (ceil(R³/8),), voxel_shape int32 (3,))``; bits are big-endian within a
+    byte (``numpy.packbits`` default) over the C-order flattened grid.
+    """
+    occ = np.asarray(occupancy)
+    if occ.ndim != 3:
+        raise ValueError(f"occupancy must be 3-D, got shape {occ.shape}")
+    return np.packbits(occ.astype(bool).ravel()), np.asarray(occ.shape, dtype=np.int32)
+
+
+def unpack_voxels(voxels: np.ndarray, voxel_shape: np.ndarray) -> np.ndarray:
+    """Inverse of ``pack_voxels``: bool (R, R, R) ``[z, y, x]``."""
+    shape = tuple(int(s) for s in np.asarray(voxel_shape).ravel())
+    n = int(np.prod(shape))
+    bits = np.unpackbits(np.asarray(voxels, dtype=np.uint8), count=n)
+    return bits.astype(bool).reshape(shape)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All arrays of an NPZ file, never unpickling; a unreadable file raises ``BodyNetError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BodyNetError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
+            raise BodyNetError(f"{path}: holds pickled objects, which bodynet never loads; "
+                               "re-save it with plain numeric arrays") from None
+        raise BodyNetError(f"{path}: not a readable .npz file ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise BodyNetError(f"{path}: not a readable .npz file, it may be truncated ({e})") from None
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_npz(path: str | os.PathLike, compress: bool = True, **arrays) -> None:
+    """Atomically write an NPZ of plain arrays (no object arrays: they would need pickling)."""
+    import io
+
+    for k, v in arrays.items():
+        if np.asarray(v).dtype == object:
+            raise TypeError(f"array {k!r} has dtype object; NPZ files here must load without pickle")
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def encode_meta(meta: dict) -> np.ndarray:
+    """A JSON string as a 0-d unicode array, readable with ``allow_pickle=False``."""
+    return np.asarray(json.dumps(meta, sort_keys=True))
+
+
+def decode_meta(value: np.ndarray) -> dict:
+    return json.loads(str(np.asarray(value)[()]))

@@ -1,0 +1,147 @@
+"""The prediction / ground-truth sample file of SPEC section 4 (``predict``, ``synth``, ``eval``).
+
+One NPZ per image. On disk the occupancy grid is bit-packed (``voxels`` + ``voxel_shape``); in
+memory ``Sample.voxels`` is a bool (R, R, R) array in ``[z, y, x]`` order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bodynet_cli.body.conventions import NUM_JOINTS
+from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.npz import decode_meta, encode_meta, pack_voxels, read_npz, unpack_voxels, write_npz
+
+
+@dataclass
+class Sample:
+    """One image's prediction or ground truth. Every field is optional except where noted.
+
+    voxels: bool (R, R, R) occupancy, ``[z, y, x]``.
+    voxel_probs: float16 (R, R, R) sigmoid output.
+    part_voxels: uint8 (R, R, R), 7 voxel-part labels.
+    joints2d: float32 (16, 2) x, y in original-image pixels.
+    joints2d_score: float32 (16,) heatmap peak values (predictions only).
+    joints3d: float32 (16, 3) x, y original-image pixels, z metres relative to the pelvis.
+    segmentation: uint8 (H, W) 15-class map over the crop.
+    crop: float32 (4,) x0, y0, side S (original pixels), output size.
+    camera: float32 (4,) f, cx, cy, Z0 when known.
+    vertices: float32 (V, 3) camera metres; faces: int32 (F, 3) (ground truth only).
+    betas (10,), global_orient (3,), body_pose (69,), transl (3,): body parameters, camera frame.
+    meta: dict stored as a JSON string.
+    """
+
+    voxels: np.ndarray | None = None
+    voxel_probs: np.ndarray | None = None
+    part_voxels: np.ndarray | None = None
+    joints2d: np.ndarray | None = None
+    joints2d_score: np.ndarray | None = None
+    joints3d: np.ndarray | None = None
+    segmentation: np.ndarray | None = None
+    crop: np.ndarray | None = None
+    camera: np.ndarray | None = None
+    vertices: np.ndarray | None = None
+    faces: np.ndarray | None = None
+    betas: np.ndarray | None = None
+    global_orient: np.ndarray | None = None
+    body_pose: np.ndarray | None = None
+    transl: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+
+# key -> (dtype, shape with None for free dims, R for the grid resolution)
+_SCHEMA: dict[str, tuple[type, tuple]] = {
+    "voxel_probs": (np.float16, ("R", "R", "R")),
+    "part_voxels": (np.uint8, ("R", "R", "R")),
+    "joints2d": (np.float32, (NUM_JOINTS, 2)),
+    "joints2d_score": (np.float32, (NUM_JOINTS,)),
+    "joints3d": (np.float32, (NUM_JOINTS, 3)),
+    "segmentation": (np.uint8, (None, None)),
+    "crop": (np.float32, (4,)),
+    "camera": (np.float32, (4,)),
+    "vertices": (np.float32, (None, 3)),
+    "faces": (np.int32, (None, 3)),
+    "betas": (np.float32, (None,)),
+    "global_orient": (np.float32, (3,)),
+    "body_pose": (np.float32, (69,)),
+    "transl": (np.float32, (3,)),
+}
+
+
+def _check_shape(path, key: str, arr: np.ndarray, want: tuple, res: int | None) -> None:
+    ok = arr.ndim == len(want)
+    if ok:
+        for got, w in zip(arr.shape, want, strict=True):
+            if w == "R":
+                ok &= res is None or got == res
+            elif w is not None:
+                ok &= got == w
+    if not ok:
+        want_s = "(" + ", ".join("any" if w is None else str(res if w == "R" else w) for w in want) + ")"
+        raise BodyNetError(f"{path}: key {key!r} has shape {arr.shape}, expected {want_s}")
+
+
+def save_sample(path: str | os.PathLike, sample: Sample) -> None:
+    """Validate and atomically write ``sample`` to ``path`` (an ``.npz``)."""
+    arrays: dict[str, np.ndarray] = {}
+    res = None
+    if sample.voxels is not None:
+        packed, shape = pack_voxels(sample.voxels)
+        arrays["voxels"], arrays["voxel_shape"] = packed, shape
+        res = int(shape[0])
+    for key, (dtype, want) in _SCHEMA.items():
+        value = getattr(sample, key)
+        if value is None:
+            continue
+        arr = np.asarray(value).astype(dtype, copy=False)
+        _check_shape(path, key, arr, want, res)
+        arrays[key] = arr
+    arrays["meta"] = encode_meta(sample.meta)
+    write_npz(path, **arrays)
+
+
+def load_sample(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Sample:
+    """Read and validate a sample file; ``required`` names fields that must be present.
+
+    Raises ``BodyNetError`` naming the file and the key for anything missing or malformed.
+    """
+    path = Path(path)
+    z = read_npz(path)
+    out = Sample()
+    res = None
+    if "voxels" in z:
+        if "voxel_shape" not in z:
+            raise BodyNetError(f"{path}: has 'voxels' but no 'voxel_shape'; write both (see docs/formats.md)")
+        shape = np.asarray(z["voxel_shape"]).ravel()
+        if shape.size != 3 or np.any(shape <= 0):
+            raise BodyNetError(f"{path}: 'voxel_shape' is {shape.tolist()}, expected three positive sizes")
+        need = (int(np.prod(shape)) + 7) // 8
+        if z["voxels"].dtype != np.uint8 or z["voxels"].ravel().size != need:
+            raise BodyNetError(f"{path}: 'voxels' must be {need} bit-packed uint8 bytes for a grid "
+                               f"{tuple(shape.tolist())}, got {z['voxels'].size} of {z['voxels'].dtype}")
+        out.voxels = unpack_voxels(z["voxels"], shape)
+        res = int(shape[0])
+    for key, (dtype, want) in _SCHEMA.items():
+        if key not in z:
+            continue
+        arr = z[key]
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise BodyNetError(f"{path}: key {key!r} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
+        if want[0] == "R" and res is None:
+            res = arr.shape[0] if arr.ndim else None
+        _check_shape(path, key, arr, want, res)
+        setattr(out, key, arr.astype(dtype, copy=False))
+    if "meta" in z:
+        try:
+            out.meta = decode_meta(z["meta"])
+        except ValueError:
+            raise BodyNetError(f"{path}: 'meta' is not a JSON string") from None
+    for key in required:
+        if getattr(out, key) is None:
+            raise BodyNetError(f"{path}: missing key {key!r}")
+    return out
+

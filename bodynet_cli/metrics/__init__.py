@@ -1,0 +1,1 @@
+"""The paper's metrics: voxel IoU, part IoU, segmentation mIoU, PCKh, joint and surface errors."""

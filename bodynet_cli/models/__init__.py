@@ -1,0 +1,1 @@
+"""The BodyNet networks: blocks, hourglasses, sub-networks, configs, losses, targets, checkpoints."""

@@ -1,0 +1,1 @@
+"""Staged training, the training loop, distributed set-up."""

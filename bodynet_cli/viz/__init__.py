@@ -1,0 +1,1 @@
+"""Pictures for people: skeletons, overlays, voxel projections, panels."""
