@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +35,18 @@ def unpack_voxels(voxels: np.ndarray, voxel_shape: np.ndarray) -> np.ndarray:
     return bits.astype(bool).reshape(shape)
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All arrays of an NPZ file, never unpickling; a unreadable file raises ``BodyNetError``."""
+def read_npz(path: str | os.PathLike, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an NPZ file (all, or those of ``keys`` present), never unpickling.
+
+    An unreadable file raises ``BodyNetError``. ``keys`` skips decompressing arrays a caller does not
+    need (e.g. ``voxel_probs``).
+    """
     path = Path(path)
     if not path.is_file():
         raise BodyNetError(f"{path}: no such file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files if keys is None or k in keys}
     except ValueError as e:
         if "allow_pickle" in str(e) or "pickle" in str(e).lower():
             raise BodyNetError(f"{path}: holds pickled objects, which bodynet never loads; "

@@ -109,8 +109,18 @@ def load_sample(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Samp
 
     Raises ``BodyNetError`` naming the file and the key for anything missing or malformed.
     """
+    return sample_from_arrays(path, read_npz(path), required)
+
+
+def sample_from_arrays(
+    path: str | os.PathLike, z: dict[str, np.ndarray], required: tuple[str, ...] = (), unpack: bool = True
+) -> Sample:
+    """Validate the arrays ``z`` read from the sample file ``path`` (named in errors) into a ``Sample``.
+
+    ``unpack=False`` validates the bit-packed grid but leaves ``Sample.voxels`` None, for callers
+    that work on the packed bytes ``z["voxels"]`` directly (``eval``).
+    """
     path = Path(path)
-    z = read_npz(path)
     out = Sample()
     res = None
     if "voxels" in z:
@@ -123,7 +133,8 @@ def load_sample(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Samp
         if z["voxels"].dtype != np.uint8 or z["voxels"].ravel().size != need:
             raise BodyNetError(f"{path}: 'voxels' must be {need} bit-packed uint8 bytes for a grid "
                                f"{tuple(shape.tolist())}, got {z['voxels'].size} of {z['voxels'].dtype}")
-        out.voxels = unpack_voxels(z["voxels"], shape)
+        if unpack:
+            out.voxels = unpack_voxels(z["voxels"], shape)
         res = int(shape[0])
     for key, (dtype, want) in _SCHEMA.items():
         if key not in z:
@@ -141,7 +152,7 @@ def load_sample(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Samp
         except ValueError:
             raise BodyNetError(f"{path}: 'meta' is not a JSON string") from None
     for key in required:
-        if getattr(out, key) is None:
+        if getattr(out, key) is None and not (key == "voxels" and "voxels" in z):
             raise BodyNetError(f"{path}: missing key {key!r}")
     return out
 
