@@ -32,6 +32,9 @@ class ModelConfig:
     num_seg: int = NUM_SEG
     depth_bins: int = DEPTH_BINS
     part_voxels: bool = False
+    stem_channels: tuple[int, int] = (64, 128)
+    heatmap_sigma: float = 1.0
+    volume_sigma: float = 1.0
     rgb_mean: tuple[float, float, float] = RGB_MEAN
     rgb_std: tuple[float, float, float] = RGB_STD
 
@@ -45,7 +48,7 @@ class ModelConfig:
         if unknown:
             raise BodyNetError(f"model config has unknown keys {sorted(unknown)}; is it from a newer bodynet?")
         d = dict(d)
-        for k in ("rgb_mean", "rgb_std"):
+        for k in ("rgb_mean", "rgb_std", "stem_channels"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
