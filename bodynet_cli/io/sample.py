@@ -30,6 +30,7 @@ class Sample:
     segmentation: uint8 (H, W) 15-class map over the crop.
     crop: float32 (4,) x0, y0, side S (original pixels), output size.
     camera: float32 (4,) f, cx, cy, Z0 when known.
+    fit_transform: float32 (4,) scale, ox, oy, oz of a ``fit``-mode grid: grid = scale · mesh + offset.
     vertices: float32 (V, 3) camera metres; faces: int32 (F, 3) (ground truth only).
     betas (10,), global_orient (3,), body_pose (69,), transl (3,): body parameters, camera frame.
     meta: dict stored as a JSON string.
@@ -44,6 +45,7 @@ class Sample:
     segmentation: np.ndarray | None = None
     crop: np.ndarray | None = None
     camera: np.ndarray | None = None
+    fit_transform: np.ndarray | None = None
     vertices: np.ndarray | None = None
     faces: np.ndarray | None = None
     betas: np.ndarray | None = None
@@ -63,6 +65,7 @@ _SCHEMA: dict[str, tuple[type, tuple]] = {
     "segmentation": (np.uint8, (None, None)),
     "crop": (np.float32, (4,)),
     "camera": (np.float32, (4,)),
+    "fit_transform": (np.float32, (4,)),
     "vertices": (np.float32, (None, 3)),
     "faces": (np.int32, (None, 3)),
     "betas": (np.float32, (None,)),
