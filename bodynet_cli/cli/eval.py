@@ -1,0 +1,114 @@
+"""``bodynet eval``: score predictions (and fitted bodies) against ground truth, as the paper does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bodynet_cli.cli.common import console, finish_batch, is_tty, user_errors
+
+_MAX_LISTED = 50  # longer lists of unpaired files go to metrics.json only
+
+
+def _list(title: str, names: list[str], out: Path | None) -> None:
+    if not names:
+        return
+    console.print(f"[yellow]unpaired:[/yellow] {len(names)} {title}")
+    shown = names if out is None else names[:_MAX_LISTED]
+    for n in shown:
+        console.print(f"  {n}")
+    if len(shown) < len(names):
+        console.print(f"  ... and {len(names) - len(shown)} more, all listed in {out / 'metrics.json'}")
+
+
+@user_errors
+def eval_command(
+    pred_dir: Annotated[
+        Path, typer.Argument(help="Folder of prediction .npz files (`bodynet predict` output), searched "
+                            "recursively.", show_default=False),
+    ],
+    gt: Annotated[
+        Path, typer.Option("--gt", help="Folder of ground-truth .npz files (e.g. `bodynet synth` output); "
+                           "paired with the predictions by relative path.", show_default=False),
+    ],
+    fits: Annotated[
+        Path | None, typer.Option("--fits", help="Folder of `bodynet fit-smpl` .npz files, paired by relative "
+                                  "path: adds the surface error against the ground-truth mesh."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Report folder for metrics.json and per_sample.csv "
+                                  "(and the --plots); created if missing. Without it only the table is shown."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Occupancy level applied to 'voxel_probs' where a prediction "
+                            "has them (voxel >= level); files with only bit-packed 'voxels' are used as "
+                            "stored."),
+    ] = 0.5,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="Also write a PNG histogram per metric and worst_cases.png (needs "
+                           "--out).")
+    ] = False,
+    worst: Annotated[int, typer.Option("--worst", min=1, help="Rows of the worst-cases gallery.")] = 8,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Threads reading and scoring pairs. Default: CPU "
+                                 "count, at most 8."),
+    ] = None,
+) -> None:
+    """Score predictions against ground truth: voxel IoU, part-voxel IoU, segmentation mIoU, PCKh@0.5,
+    3D joint error and (with --fits) surface error.
+
+    Files pair by relative path; unpaired files are listed. Writes OUT/metrics.json and
+    OUT/per_sample.csv with --out. Exit code 3 when a file was malformed or a pair mismatched
+    (listed, the rest scored), 2 when nothing pairs up.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from tqdm import tqdm
+
+    from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.metrics.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
+
+    if plots and out is None:
+        raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
+    pairing = pair_files(pred_dir, gt, fits)
+    _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)
+    _list(f"ground-truth files have no prediction in {pred_dir}", pairing.gt_only, out)
+    _list(f"pairs have no fitted body in {fits}", pairing.fits_missing, out)
+    _list(f"fitted bodies in {fits} have no pair", pairing.fits_only, out)
+
+    with tqdm(total=len(pairing.names), unit="pair", desc="eval", disable=not is_tty()) as bar:
+        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: bar.update(1))
+
+    for note, count in sorted(report.notes().items()):
+        console.print(f"[cyan]note:[/cyan] {note} ({count} of {len(report.samples)} pairs)")
+    for m in METRICS:
+        s = report.summaries[m]
+        if s.n and s.skipped:
+            skips = [k for smp in report.samples for k in smp.skips if k.metric == m]
+            console.print(f"[yellow]skipped:[/yellow] {m} not scored for {s.skipped} pairs: {skips[0].why} "
+                          f"(e.g. {skips[0].path})")
+
+    table = Table(title=f"bodynet eval: {len(report.samples)} pairs")
+    for col in ("metric", "mean", "median", "n", "note"):
+        table.add_column(col, justify="right" if col in ("mean", "median", "n") else "left")
+    for m in METRICS:
+        s = report.summaries[m]
+        unit = f" ({UNITS[m]})" if UNITS[m] else ""
+        if s.n:
+            fmt = "{:.1f}" if UNITS[m] else "{:.4f}"
+            note = s.method or ""
+            table.add_row(m + unit, fmt.format(s.mean), fmt.format(s.median), str(s.n), note)
+        else:
+            table.add_row(m + unit, "-", "-", "0", s.reason or "")
+    Console(highlight=False, soft_wrap=True).print(table)
+
+    if out is not None:
+        paths = write_report(report, out)
+        if plots:
+            from bodynet_cli.viz.eval_plots import write_eval_plots
+
+            paths += write_eval_plots(report, out, worst)
+        console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    finish_batch(report.failures, len(report.samples), what="pairs")
