@@ -1,0 +1,147 @@
+"""``bodynet train``: the paper's staged training on ``bodynet synth`` data, resumable, one or many processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bodynet_cli.cli.common import BatchSizeOpt, DeviceOpt, OutDir, SeedOpt, console, user_errors
+from bodynet_cli.errors import BodyNetError
+
+
+def load_config(text: str):
+    """``--config``: a configuration name, or a JSON file (a ``ModelConfig`` dict or a checkpoint's config.json)."""
+    from bodynet_cli.models.config import CONFIGS, ModelConfig, get_config
+
+    if text in CONFIGS:
+        return get_config(text)
+    path = Path(text)
+    if not path.is_file():
+        raise BodyNetError(f"--config {text!r}: neither a config name ({', '.join(CONFIGS)}) nor a JSON file")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BodyNetError(f"--config {path}: not readable JSON ({e})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        doc = doc["config"]
+    try:
+        return ModelConfig.from_dict(doc)
+    except TypeError as e:
+        raise BodyNetError(f"--config {path}: not a model configuration ({e})") from None
+
+
+@user_errors
+def train(
+    data_dir: Annotated[
+        Path, typer.Argument(help="A folder written by `bodynet synth` (images/, labels/, index.json).",
+                             file_okay=False, show_default=False),
+    ],
+    out: OutDir,
+    config: Annotated[
+        str, typer.Option("--config", help="Model configuration: small, paper, or a JSON file (a config dict "
+                          "or a checkpoint's config.json).")
+    ] = "small",
+    stage: Annotated[
+        str, typer.Option("--stage", help="all (2d, 3d, voxels, voxels_proj, end2end in order), one stage, or "
+                          "a comma-separated list; stages: 2d, 3d, voxels, voxels_proj, end2end, part_voxels.")
+    ] = "all",
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Optimiser steps per stage (default: the stage's own; "
+                                 "see docs). Re-running with more steps continues a finished stage.")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option("--epochs", min=0.0, help="Stage length in passes over the train split "
+                                   "(instead of --steps).")
+    ] = None,
+    batch_size: BatchSizeOpt = 8,
+    lr: Annotated[
+        float | None, typer.Option("--lr", min=0.0, help="Learning rate (default: the stage's own, 1e-3 as the "
+                                   "paper; 2.5e-4 for end2end).")
+    ] = None,
+    optimizer: Annotated[
+        str, typer.Option("--optimizer", help="rmsprop (the paper's: α 0.99, ε 1e-8), adam, or sgd (momentum 0.9).")
+    ] = "rmsprop",
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Data-loading processes per training process (0: in-process).")
+    ] = 2,
+    val_every: Annotated[
+        int, typer.Option("--val-every", min=0, help="Validate every N steps (0: at the end of every epoch); "
+                          "also at the end of each stage.")
+    ] = 0,
+    val_samples: Annotated[
+        int, typer.Option("--val-samples", min=0, help="Validate on at most this many val samples (0: all).")
+    ] = 0,
+    ckpt_every: Annotated[
+        int, typer.Option("--ckpt-every", min=1, help="Write the resumable checkpoint every N steps (and at "
+                          "the end of each stage).")
+    ] = 500,
+    log_every: Annotated[
+        int, typer.Option("--log-every", min=1, help="Average and log the loss every N steps (RUN_DIR/log.jsonl).")
+    ] = 20,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    amp: Annotated[
+        bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (CPU always runs fp32).")
+    ] = True,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (faster "
+                           "convolutions on recent GPUs).")
+    ] = False,
+    compile_model: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the model (slow start, faster steps).")
+    ] = False,
+    augment: Annotated[
+        bool, typer.Option("--augment/--no-augment", help="Colour jitter, flips, zoom and rotation applied "
+                           "consistently to the image and every target.")
+    ] = True,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Checkpoint folder the first stage starts from when RUN_DIR has "
+                                  "no finished previous stage.", file_okay=False)
+    ] = None,
+) -> None:
+    """Train BodyNet in the paper's stages; re-run the same command to resume after an interruption.
+
+    Writes RUN_DIR/<stage>/checkpoint/ (model.safetensors, config.json, resume state), RUN_DIR/log.jsonl and
+    RUN_DIR/final/ (the last stage's model, for `bodynet predict --checkpoint`). Several processes:
+    `torchrun --nproc-per-node N -m bodynet_cli train ...` (gloo on CPU, NCCL on GPUs).
+    """
+    from bodynet_cli.cli.common import is_tty, resolve_device
+    from bodynet_cli.train.distributed import init_distributed, local_device, shutdown_distributed
+    from bodynet_cli.train.loop import OPTIMIZERS, TrainOptions
+    from bodynet_cli.train.loop import train as run_training
+    from bodynet_cli.train.stages import parse_stages
+
+    if steps is not None and epochs is not None:
+        raise BodyNetError("--steps and --epochs both given; use one of them")
+    if optimizer not in OPTIMIZERS:
+        raise BodyNetError(f"--optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if not (data_dir / "index.json").is_file():
+        raise BodyNetError(f"{data_dir}: no index.json; DATA_DIR must be a folder written by `bodynet synth`")
+    cfg = load_config(config)
+    specs = tuple(parse_stages(stage))
+    dev = resolve_device(device)
+    ctx = init_distributed(dev)
+    try:
+        opts = TrainOptions(
+            data_dir=data_dir, out_dir=out, config=cfg, stages=specs, steps=steps, epochs=epochs,
+            batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
+            val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
+            device=local_device(dev, ctx), amp=amp, channels_last=channels_last, compile=compile_model,
+            augment=augment, init=init, progress=is_tty(),
+        )  # fmt: skip
+
+        def log(msg: str) -> None:
+            if ctx.is_main:
+                console.print(msg)
+
+        results = run_training(opts, ctx, log)
+        for r in results:
+            rate = f", {r.samples_per_s:.2f} samples/s" if r.samples_per_s else ""
+            log(f"{r.stage}: {'already finished' if r.skipped else 'done'} at step {r.steps}{rate} -> {r.checkpoint}")
+        log(f"final model: {out / 'final'}")
+    finally:
+        shutdown_distributed(ctx)
+    raise typer.Exit(0)
