@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bodynet_cli.errors import EXIT_PARTIAL, EXIT_USER_ERROR, BodyNetError
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message = one line, at any width
 
 # Shared option aliases: one name and one help text for one thing across commands.
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]

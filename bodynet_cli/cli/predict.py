@@ -1,0 +1,175 @@
+"""``bodynet predict``: photos in, voxel grids, joints, segmentations (and meshes, pictures) out."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bodynet_cli.cli.common import BatchSizeOpt, DeviceOpt, OutDir, console, finish_batch, is_tty, user_errors
+from bodynet_cli.errors import BodyNetError
+from bodynet_cli.predict.crops import DEFAULT_MARGIN
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "small"
+
+
+class CropMode(str, Enum):
+    auto = "auto"
+    full = "full"
+
+
+class MeshFormat(str, Enum):
+    obj = "obj"
+    ply = "ply"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def _checkpoint_dir(checkpoint: Path | None) -> Path:
+    if checkpoint is not None:
+        return checkpoint
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        raise BodyNetError(
+            f"no default checkpoint is installed (looked in {DEFAULT_CHECKPOINT}); pass --checkpoint DIR, a "
+            "folder with model.safetensors and config.json (e.g. one written by `bodynet train`)"
+        )
+    return DEFAULT_CHECKPOINT
+
+
+@user_errors
+def predict(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Image files, folders (searched recursively; sub-folders are mirrored in --out) "
+                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP.", show_default=False),
+    ],
+    out: OutDir,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", "-c", help="Checkpoint folder (model.safetensors + config.json). "
+                     "Default: the bundled checkpoint.", file_okay=False),
+    ] = None,
+    crop: Annotated[
+        CropMode,
+        typer.Option("--crop", help="auto: find the person with the segmentation sub-net and crop around them; "
+                     "full: the image is already a crop of one person (letterboxed to a square)."),
+    ] = CropMode.auto,
+    boxes: Annotated[
+        Path | None,
+        typer.Option("--boxes", help="Person boxes instead of --crop auto: JSON {\"img.jpg\": [x0, y0, x1, y1]} "
+                     "or CSV with header image,x0,y0,x1,y1; original pixels; images are matched by "
+                     "relative path, file name or stem.", dir_okay=False),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option("--margin", min=1.0, help="Crop side / person-box side (--crop auto and --boxes).")
+    ] = DEFAULT_MARGIN,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = 8,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="auto: bf16 on GPU, fp32 on CPU.")
+    ] = Precision.auto,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Threads decoding images and threads writing outputs (each).")
+    ] = 2,
+    save_probs: Annotated[
+        bool, typer.Option("--save-probs", help="Also store the voxel probabilities (float16) in each NPZ.")
+    ] = False,
+    mesh: Annotated[
+        MeshFormat | None,
+        typer.Option("--mesh", help="Also write the occupancy isosurface (marching cubes) as obj or ply, in "
+                     "voxel-grid coordinates (x, y, z).", show_default=False),
+    ] = None,
+    viz: Annotated[
+        bool, typer.Option("--viz", help="Also write <name>.viz.png: skeleton, segmentation, voxel views.")
+    ] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Skip images whose outputs all exist (resume a run).")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Occupancy probability level of a voxel.")
+    ] = 0.5,
+    max_side: Annotated[
+        int, typer.Option("--max-side", min=64, help="Larger images are downscaled to this longer side first.")
+    ] = 2048,
+) -> None:
+    """Predict a 3D body (voxels, 2D/3D joints, part segmentation) for every image; one NPZ per image.
+
+    Writes OUT/<name>.npz (docs/formats.md), OUT/joints.json (all images) and OUT/failures.csv.
+    Exit code 3 when any image failed (they are listed), 0 otherwise. Under
+    `torchrun --nproc-per-node N -m bodynet_cli predict ...` the images are shared among the processes.
+    """
+    import torch
+
+    from bodynet_cli import __version__
+    from bodynet_cli.cli.common import resolve_device
+    from bodynet_cli.io.images import discover_images
+    from bodynet_cli.models.checkpoint import load_checkpoint
+    from bodynet_cli.predict import distributed
+    from bodynet_cli.predict.crops import read_boxes
+    from bodynet_cli.predict.infer import Predictor
+    from bodynet_cli.predict.outputs import split_collisions, write_failures_csv, write_joints_json
+    from bodynet_cli.predict.run import PredictOptions, run_predict
+
+    if boxes is not None and crop == CropMode.full:
+        raise BodyNetError("--boxes and --crop full exclude each other; pick one")
+    ranks = distributed.ranks_from_env()
+    dev = resolve_device(device)
+    if dev.type == "cuda" and ranks.world > 1:
+        dev = torch.device("cuda", ranks.local_rank)
+    if precision == Precision.bf16 and dev.type != "cuda":
+        console.print("[yellow]warning:[/yellow] --precision bf16 on CPU is slow on most CPUs")
+    opts = PredictOptions(
+        out=out,
+        crop_mode="boxes" if boxes is not None else crop.value,
+        boxes=read_boxes(boxes) if boxes is not None else None,
+        margin=margin,
+        batch_size=batch_size,
+        workers=workers,
+        save_probs=save_probs,
+        mesh=mesh.value if mesh is not None else None,
+        viz=viz,
+        skip_existing=skip_existing,
+        threshold=threshold,
+        max_side=max_side,
+    )
+    items = discover_images(inputs)
+    if not items:
+        raise BodyNetError(f"no image files found in {' '.join(inputs)}")
+    n_images = len(items)
+    items, failures = split_collisions(items)
+    loaded = load_checkpoint(_checkpoint_dir(checkpoint), dev)
+    predictor = Predictor(loaded.model, dev, precision.value)
+    cfg = loaded.config
+    meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
+            "checkpoint_sha256": loaded.sha256}
+    out.mkdir(parents=True, exist_ok=True)
+    distributed.init(ranks, dev.type)
+    mine = distributed.shard(items, ranks)
+    show = ranks.is_main and is_tty()
+    from tqdm import tqdm
+
+    with tqdm(total=len(mine), unit="img", desc="predict", disable=not show) as bar:
+        report = run_predict(mine, predictor, opts, meta, on_progress=bar.update)
+    interrupted = distributed.any_rank(report.interrupted, ranks)
+    failures = failures + distributed.gather_lists(report.failures, ranks)
+    done = sum(distributed.gather_lists([report.done], ranks))
+    skipped = sum(distributed.gather_lists([report.skipped], ranks))
+    distributed.finish(ranks)  # every rank's files are written before rank 0 lists them
+    if interrupted:
+        if ranks.is_main:
+            console.print(f"interrupted: {done} images written this run, every file complete; "
+                          "run again with --skip-existing to resume")
+        raise typer.Exit(130)
+    if not ranks.is_main:
+        raise typer.Exit(3 if failures else 0)
+    write_failures_csv(out, failures)
+    listed = write_joints_json(out, items, opts.mesh, opts.viz)
+    console.print(f"{done} written, {skipped} already there, {len(failures)} failed; "
+                  f"{listed} images in {out / 'joints.json'}")
+    finish_batch(failures, n_images, what="images")

@@ -1,0 +1,1 @@
+"""The ``predict`` pipeline: image decoding and person crops, the network, outputs, sharding."""

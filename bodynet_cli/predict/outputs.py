@@ -1,0 +1,120 @@
+"""What ``predict`` writes, and where: one sample NPZ per image (+ mesh, + panel), joints.json,
+failures.csv. Every file is written to a temporary name and renamed, so a file that exists is whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bodynet_cli.body.conventions import JOINT_NAMES
+from bodynet_cli.io.images import ImageInput
+from bodynet_cli.io.npz import atomic_write_bytes, read_npz
+
+JOINTS_JSON = "joints.json"
+FAILURES_CSV = "failures.csv"
+MESH_FORMATS = ("obj", "ply")
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Files written for one image: ``npz`` always, ``mesh`` and ``panel`` when asked for."""
+
+    npz: Path
+    mesh: Path | None
+    panel: Path | None
+
+    def all(self) -> list[Path]:
+        return [p for p in (self.mesh, self.panel, self.npz) if p is not None]
+
+    def done(self) -> bool:
+        return all(p.is_file() for p in self.all())
+
+
+def output_paths(out: Path, item: ImageInput, mesh: str | None, viz: bool) -> OutputPaths:
+    """``out/<rel>.npz`` (sub-folders mirrored), ``<rel>.<mesh>`` and ``<rel>.viz.png`` beside it."""
+    base = out / item.rel
+    return OutputPaths(
+        npz=base.parent / f"{base.name}.npz",
+        mesh=base.parent / f"{base.name}.{mesh}" if mesh else None,
+        panel=base.parent / f"{base.name}.viz.png" if viz else None,
+    )
+
+
+def split_collisions(items: list[ImageInput]) -> tuple[list[ImageInput], list[tuple[str, str]]]:
+    """Keep the first image of each output name; later ones (``a.png`` after ``a.jpg``) become failures."""
+    seen: dict[Path, ImageInput] = {}
+    kept, failures = [], []
+    for item in items:
+        if item.rel in seen:
+            failures.append((str(item.path), f"same output name as {seen[item.rel].path}; rename one of them"))
+        else:
+            seen[item.rel] = item
+            kept.append(item)
+    return kept, failures
+
+
+def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Atomically write a triangle mesh, vertices (V, 3), faces (F, 3), as OBJ or binary PLY (by suffix)."""
+    if path.suffix == ".obj":
+        from bodynet_cli.io.fit import write_obj
+
+        write_obj(path, vertices, faces)
+    else:
+        import trimesh  # binary PLY writer
+
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+        atomic_write_bytes(path, mesh.export(file_type="ply"))
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Atomically write uint8 (H, W, 3) as PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_joints_json(out: Path, items: list[ImageInput], mesh: str | None, viz: bool) -> int:
+    """Collect joints2d, joints2d_score, joints3d and crop of every finished output into ``out/joints.json``.
+
+    Reads the NPZ files (not memory), so a resumed or sharded run lists everything that is done.
+    Returns how many images it lists.
+    """
+    images = {}
+    for item in items:
+        paths = output_paths(out, item, mesh, viz)
+        if not paths.done():
+            continue
+        z = read_npz(paths.npz, keys=("joints2d", "joints2d_score", "joints3d", "crop"))
+        images[(item.rel.parent / item.path.name).as_posix()] = {
+            "image": str(item.path),
+            "output": paths.npz.relative_to(out).as_posix(),
+            **{k: np.asarray(v, dtype=np.float64).round(3).tolist() for k, v in sorted(z.items())},
+        }
+    doc = {
+        "joint_names": list(JOINT_NAMES),
+        "units": {
+            "joints2d": "x, y in original-image pixels",
+            "joints3d": "x, y in original-image pixels; z metres relative to the pelvis (+ away from the camera)",
+            "crop": "x0, y0, side in original-image pixels; network input size",
+        },
+        "images": images,
+    }
+    atomic_write_bytes(out / JOINTS_JSON, (json.dumps(doc, indent=1) + "\n").encode())
+    return len(images)
+
+
+def write_failures_csv(out: Path, failures: list[tuple[str, str]]) -> None:
+    """``out/failures.csv``: a header ``image,reason`` and one row per failed image (header only if none)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["image", "reason"])
+    writer.writerows(sorted(failures))
+    atomic_write_bytes(out / FAILURES_CSV, buf.getvalue().encode())

@@ -1,0 +1,238 @@
+"""The ``predict`` pipeline: decode images in worker threads, run the network in the calling thread,
+write outputs in worker threads, so the network never waits for files.
+
+A bad image is a recorded failure, never a stopped run; Ctrl-C lets the writes in flight finish
+(each is atomic) and cancels the rest, so no partial file is left behind.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from bodynet_cli.errors import BodyNetError
+from bodynet_cli.geometry.space import Crop
+from bodynet_cli.io.images import ImageInput, LoadedImage, load_image
+from bodynet_cli.io.sample import Sample, save_sample
+from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
+from bodynet_cli.predict.infer import Prediction, Predictor
+from bodynet_cli.predict.outputs import OutputPaths, output_paths, write_mesh, write_png
+
+CROP_MODES = ("auto", "full", "boxes")
+PANEL_TILE = 256
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What to do with each image (the ``predict`` command's options).
+
+    crop_mode: 'auto' (find the person), 'full' (the image is the crop), 'boxes' (from ``boxes``).
+    boxes: per-image boxes (see ``crops.read_boxes``) for crop_mode 'boxes'.
+    margin: crop side / person-box side for 'auto' and 'boxes'.
+    mesh: None, 'obj' or 'ply'. viz: write the picture panel. threshold: occupancy level.
+    max_side: larger images are downscaled to this longer side before anything else.
+    """
+
+    out: Path
+    crop_mode: str = "auto"
+    boxes: dict[str, np.ndarray] | None = None
+    margin: float = DEFAULT_MARGIN
+    batch_size: int = 8
+    workers: int = 2
+    save_probs: bool = False
+    mesh: str | None = None
+    viz: bool = False
+    skip_existing: bool = False
+    threshold: float = 0.5
+    max_side: int = 2048
+
+
+@dataclass
+class RunReport:
+    """done: images written now; skipped: already complete (``--skip-existing``); failures: (image, reason)."""
+
+    done: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+@dataclass
+class _Prepared:
+    item: ImageInput
+    image: LoadedImage
+    crop: Crop  # the letterbox in 'auto' mode until the person is found, else the final crop
+    pixels: np.ndarray  # uint8 (I, I, 3)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _reason(e: BaseException, item: ImageInput) -> str:
+    msg = str(e) if isinstance(e, BodyNetError) else f"{type(e).__name__}: {e}"
+    prefix = f"{item.path}: "
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg
+
+
+def _prepare(item: ImageInput, opts: PredictOptions, size: int) -> _Prepared:
+    image = load_image(item.path, max_side=opts.max_side)
+    if opts.crop_mode == "boxes":
+        box = box_for(opts.boxes or {}, item.path, item.rel)
+        if box is None:
+            raise BodyNetError(f"{item.path}: no box for this image in the --boxes file")
+        crop = square_crop(box, opts.margin, size)
+    else:
+        crop = letterbox_crop(image.width, image.height, size)
+    return _Prepared(item, image, crop, crop_pixels(image, crop))
+
+
+def _batches(
+    pool: ThreadPoolExecutor, items: list[ImageInput], fn: Callable, batch_size: int, failures: list
+) -> Iterator[list[_Prepared]]:
+    """Prepared batches in input order, decoding up to three batches ahead; bad images go to ``failures``."""
+    futures: deque[tuple[ImageInput, Future]] = deque()
+    it = iter(items)
+
+    def fill() -> None:
+        while len(futures) < 3 * batch_size:
+            item = next(it, None)
+            if item is None:
+                return
+            futures.append((item, pool.submit(fn, item)))
+
+    batch: list[_Prepared] = []
+    fill()
+    while futures:
+        item, fut = futures.popleft()
+        fill()
+        try:
+            batch.append(fut.result())
+        except Exception as e:  # a bad image is recorded and skipped, whatever broke
+            failures.append((str(item.path), _reason(e, item)))
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOptions, meta: dict) -> None:
+    """Mesh and panel first, the NPZ last: an existing NPZ marks the image as done."""
+    # Threshold the stored float16 probabilities, so that voxels == voxel_probs > threshold in the file.
+    probs16 = pred.voxel_probs.astype(np.float16)
+    occupied = probs16 > opts.threshold
+    if paths.mesh is not None:
+        from bodynet_cli.geometry.isosurface import isosurface
+
+        surface = isosurface(pred.voxel_probs, level=opts.threshold)
+        write_mesh(paths.mesh, surface.vertices, surface.faces)
+    if paths.panel is not None:
+        from bodynet_cli.viz.panel import render_panel
+
+        tile = crop_pixels(p.image, replace(pred.crop, size=PANEL_TILE))
+        panel = render_panel(tile, pred.crop, pred.joints2d, pred.segmentation, pred.voxel_probs, opts.threshold)
+        write_png(paths.panel, panel)
+    meta = {
+        **meta,
+        "input": str(p.item.path),
+        "image_size": [p.image.width, p.image.height],
+        "crop_mode": opts.crop_mode,
+        "margin": opts.margin if opts.crop_mode != "full" else None,
+        "voxel_threshold": opts.threshold,
+        "warnings": p.warnings,
+    }
+    sample = Sample(
+        voxels=occupied,
+        voxel_probs=probs16 if opts.save_probs else None,
+        part_voxels=pred.part_voxels,
+        joints2d=pred.joints2d,
+        joints2d_score=pred.joints2d_score,
+        joints3d=pred.joints3d,
+        segmentation=pred.segmentation,
+        crop=pred.crop.to_array(),
+        meta=meta,
+    )
+    save_sample(paths.npz, sample)
+
+
+def run_predict(
+    items: list[ImageInput],
+    predictor: Predictor,
+    opts: PredictOptions,
+    meta: dict,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Predict every image of ``items`` (this process's share) into ``opts.out``.
+
+    meta: what every output's ``meta`` records about the run (tool, model, checkpoint hash).
+    on_progress(n): called as n more images are finished (written, skipped or failed).
+    Returns the report; ``report.interrupted`` is True after Ctrl-C (the outputs written are complete).
+    """
+    report = RunReport()
+    advance = on_progress or (lambda n: None)
+    size = predictor.config.input_size
+    todo = []
+    for item in items:
+        if opts.skip_existing and output_paths(opts.out, item, opts.mesh, opts.viz).done():
+            report.skipped += 1
+        else:
+            todo.append(item)
+    advance(report.skipped)
+    loader = ThreadPoolExecutor(opts.workers, thread_name_prefix="bodynet-load")
+    writer = ThreadPoolExecutor(opts.workers, thread_name_prefix="bodynet-write")
+    writes: deque[tuple[ImageInput, Future]] = deque()
+
+    def collect(block_until: int) -> None:
+        """Account for finished writes; wait while more than ``block_until`` are in flight."""
+        while writes and (writes[0][1].done() or len(writes) > block_until):
+            item, fut = writes.popleft()
+            try:
+                fut.result()
+                report.done += 1
+            except Exception as e:  # a failed write loses one image, not the run
+                report.failures.append((str(item.path), _reason(e, item)))
+            advance(1)
+
+    try:
+        n_failed = 0
+        for batch in _batches(loader, todo, lambda it: _prepare(it, opts, size), opts.batch_size, report.failures):
+            advance(len(report.failures) - n_failed)
+            n_failed = len(report.failures)
+            if opts.crop_mode == "auto":
+                _find_people(batch, predictor, loader, opts.margin, size)
+            preds = predictor.predict(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
+            for p, pred in zip(batch, preds, strict=True):
+                paths = output_paths(opts.out, p.item, opts.mesh, opts.viz)
+                if not opts.viz:
+                    p.image = replace(p.image, rgb=p.image.rgb[:0])  # the writer no longer needs the pixels
+                writes.append((p.item, writer.submit(_write, p, pred, paths, opts, meta)))
+            collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
+        advance(len(report.failures) - n_failed)
+        collect(block_until=0)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        loader.shutdown(wait=False, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)  # writes in progress finish; atomic either way
+        report.done += sum(1 for _, f in writes if f.done() and not f.cancelled() and f.exception() is None)
+    finally:
+        loader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True)
+    return report
+
+
+def _find_people(batch: list[_Prepared], predictor: Predictor, pool: ThreadPoolExecutor, margin: float, size: int):
+    """'auto' crops: the segmentation sub-net on each letterboxed image gives the person's box; nobody
+    found keeps the whole (letterboxed) image and records a warning in the output's meta."""
+    boxes = predictor.locate(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
+    redo = []
+    for p, box in zip(batch, boxes, strict=True):
+        if box is None:
+            p.warnings.append("no person found by the segmentation sub-net; used the whole image")
+        else:
+            p.crop = square_crop(box, margin, size)
+            redo.append(p)
+    for p, pixels in zip(redo, pool.map(lambda q: crop_pixels(q.image, q.crop), redo), strict=True):
+        p.pixels = pixels
