@@ -228,6 +228,10 @@ class BodyNet(nn.Module):
         for name in names:
             for p in self.subnet(name).parameters():
                 p.requires_grad_(True)
+        if "part_voxels" not in names and self.voxels.part_head is not None:
+            # The head lives inside the voxel net but only its own stage trains it.
+            for p in self.voxels.part_head.parameters():
+                p.requires_grad_(False)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> BodyNet:

@@ -19,6 +19,10 @@ class ModelConfig:
     voxel_res: R, the voxel grid is R³.
     features: hourglass feature width F. stacks: hourglass stacks S per sub-network.
     depth: down-sampling levels of each hourglass.
+    part_voxels: the voxel net also has the 7-class part-voxel head.
+    stem_channels: (c1, c2) widths of the stems' 7×7/2 conv and first residual (the paper: 64, 128).
+    heatmap_sigma: σ in heatmap pixels of the 2D-pose Gaussian targets.
+    volume_sigma: σ (heatmap pixels and depth bins) of the 3D-pose Gaussian targets.
     """
 
     name: str
@@ -64,8 +68,11 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     # The paper: 256² input, 64² heatmaps, 256 features, 2 stacks per sub-net, 128³ voxels.
     "paper": ModelConfig(name="paper", input_size=256, heatmap_size=64, voxel_res=128, features=256),
-    # CPU-trainable: same structure, a quarter of the pixels, 64³ voxels, fewer features.
-    "small": ModelConfig(name="small", input_size=128, heatmap_size=32, voxel_res=64, features=64),
+    # CPU-trainable: same structure, a quarter of the pixels, 64³ voxels, 64 features and half-width
+    # stems (the stems at 64×64 are two thirds of the FLOPs otherwise); chosen by benchmarks/bench_models.py.
+    "small": ModelConfig(
+        name="small", input_size=128, heatmap_size=32, voxel_res=64, features=64, stem_channels=(32, 64)
+    ),
 }
 
 
