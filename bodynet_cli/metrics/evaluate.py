@@ -367,13 +367,15 @@ def summarize(samples: list[SampleScores], metric: str, fits_given: bool = True)
         else:
             reason = "not computable for any pair: every pair failed to load (see failures)"
         return MetricSummary(None, None, 0, reason=reason, skipped=len(skips))
-    lo, hi = (0.0, 1.0) if not UNITS[metric] else (float(vals.min()), float(max(vals.max(), vals.min() + 1e-9)))
+    lo, hi = (0.0, 1.0) if not UNITS[metric] else (float(vals.min()), float(vals.max()))
+    if hi - lo < 1e-3:  # all (nearly) equal: a 1 mm wide range keeps the bins distinct after rounding
+        lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(vals, bins=20, range=(lo, hi))
     summary = MetricSummary(
         mean=float(vals.mean()), median=float(np.median(vals)), n=int(vals.size), std=float(vals.std()),
         p10=float(np.percentile(vals, 10)), p90=float(np.percentile(vals, 90)),
         min=float(vals.min()), max=float(vals.max()),
-        histogram={"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        histogram={"edges": [float(f"{e:.6g}") for e in edges], "counts": [int(c) for c in counts]},
         skipped=len(skips),
     )
     summary.per_item = {
@@ -463,6 +465,6 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
     """Write ``metrics.json`` and ``per_sample.csv`` atomically into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     paths = [out_dir / "metrics.json", out_dir / "per_sample.csv"]
-    atomic_write_bytes(paths[0], (json.dumps(report.to_json(), indent=2) + "\n").encode())
+    atomic_write_bytes(paths[0], (json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n").encode())
     atomic_write_bytes(paths[1], per_sample_csv(report.samples).encode())
     return paths

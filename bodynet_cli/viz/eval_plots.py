@@ -51,7 +51,8 @@ def histogram_image(counts, edges, title: str, mean: float | None = None, median
 
     for c, a, b in zip(counts, edges[:-1], edges[1:], strict=True):
         if c > 0:
-            d.rectangle([x_of(a) + 1, bottom - c / cmax * (bottom - top), x_of(b) - 1, bottom], fill=_BAR)
+            x0, x1 = x_of(a) + 1, max(x_of(b) - 1, x_of(a) + 1)
+            d.rectangle([x0, bottom - c / cmax * (bottom - top), x1, bottom], fill=_BAR)
     d.line([left, bottom, right, bottom], fill=_FG)
     d.line([left, top, left, bottom], fill=_FG)
     for v in (lo, (lo + hi) / 2, hi):
