@@ -1,6 +1,7 @@
 """BodyNet model benchmark: size, FLOPs and CPU throughput of each configuration.
 
-    python benchmarks/bench_models.py [--threads 2] [--iters 5] [--paper-batch8]
+    python benchmarks/bench_models.py [--threads 2] [--iters 5] [--configs small,paper] [--paper-batch8]
+                                      [--channels-last]
 
 Prints, per configuration: parameters, fp32 weights size, forward FLOPs per image; then forward and
 end-to-end training-step throughput (RMSprop step on the full 'end2end' multi-task loss) at batch 1
@@ -63,10 +64,13 @@ def timed(fn, iters: int) -> float:
     return statistics.median(ts)
 
 
-def bench_config(name: str, batches: list[int], iters: int, peak: float, paper_batch8: bool) -> list[str]:
+def bench_config(name: str, batches: list[int], iters: int, peak: float, paper_batch8: bool,
+                 channels_last: bool) -> list[str]:  # fmt: skip
     torch.manual_seed(0)
     cfg = get_config(name)
     model = BodyNet(cfg)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
     params = sum(p.numel() for p in model.parameters())
     state_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
     gen = torch.Generator().manual_seed(0)
@@ -76,7 +80,7 @@ def bench_config(name: str, batches: list[int], iters: int, peak: float, paper_b
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.99, eps=1e-8)
     model.set_stage("end2end")
     for batch in batches:
-        rgb = torch.rand(batch, 3, cfg.input_size, cfg.input_size, generator=gen)
+        rgb = torch.rand(batch, 3, cfg.input_size, cfg.input_size, generator=gen).contiguous(memory_format=fmt)
         targets = make_targets(cfg, batch, gen)
 
         def forward(rgb=rgb):
@@ -110,14 +114,16 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=5, help="timed repetitions (median); paper config uses half")
     ap.add_argument("--configs", default="small,paper", help="comma-separated config names")
     ap.add_argument("--paper-batch8", action="store_true", help="also time the paper config's batch-8 train step")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last memory format for model and input")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     peak = matmul_flops()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {args.threads} threads, load average {load:.2f}; "
+    print(f"torch {torch.__version__}, {args.threads} threads, channels_last={args.channels_last}, "
+          f"load average {load:.2f}; "
           f"fp32 matmul 2048²: {peak / 1e9:.1f} GFLOP/s (CPU only, no GPU measured)")  # fmt: skip
     for name in args.configs.split(","):
-        for row in bench_config(name, [1, 8], args.iters, peak, args.paper_batch8):
+        for row in bench_config(name, [1, 8], args.iters, peak, args.paper_batch8, args.channels_last):
             print(row, flush=True)
     print(f"matmul re-measured at the end: {matmul_flops() / 1e9:.1f} GFLOP/s")
 

@@ -85,6 +85,10 @@ def test_volume_round_trip():
     assert (coords - joints).abs().max() < 1e-3
     assert (depth_m - depth).abs().max() <= DEPTH_BIN_M / 2 + 1e-6  # the encoding quantises to 0.045 m bins
     torch.testing.assert_close(depth_m, (T.depth_bin(depth) - 9) * DEPTH_BIN_M)
+    # The last stack of a (B, S, J·D, H, W) output is a non-contiguous view: same result.
+    stacked = torch.stack([torch.zeros_like(vol), vol], dim=1)
+    c2, d2 = T.decode_volume(stacked[:, -1])
+    assert torch.equal(c2, coords) and torch.equal(d2, depth_m)
 
 
 def test_decode_segmentation_and_part_labels():

@@ -87,7 +87,7 @@ def decode_volume(volumes: torch.Tensor, bins: int = DEPTH_BINS):
     """volumes: (B, J·D, H, W) -> (joints_hm (B, J, 2) x, y in heatmap pixels, depth_m (B, J) relative to the
     pelvis); the depth is the sub-bin peak times 0.045 m."""
     b, jd, h, w = volumes.shape
-    dyx, _ = _peak(volumes.view(b, jd // bins, bins, h, w))
+    dyx, _ = _peak(volumes.reshape(b, jd // bins, bins, h, w))
     return dyx[..., 1:].flip(-1) + 0.5, (dyx[..., 0] - (bins - 1) / 2) * DEPTH_BIN_M
 
 
