@@ -36,12 +36,14 @@ def _root(
 from bodynet_cli.cli import eval as eval_cmd  # noqa: E402
 from bodynet_cli.cli import info  # noqa: E402
 from bodynet_cli.cli import predict as predict_cmd  # noqa: E402
+from bodynet_cli.cli import synth as synth_cmd  # noqa: E402
 from bodynet_cli.cli import train as train_cmd  # noqa: E402
 from bodynet_cli.cli import voxelize as voxelize_cmd  # noqa: E402
 
 app.command("info")(info.info)
 app.command("predict")(predict_cmd.predict)
 app.command("eval")(eval_cmd.eval_command)
+app.command("synth")(synth_cmd.synth)
 app.command("train")(train_cmd.train)
 app.command("voxelize")(voxelize_cmd.voxelize)
 

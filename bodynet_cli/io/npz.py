@@ -71,14 +71,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_npz(path: str | os.PathLike, compress: bool = True, **arrays) -> None:
-    """Atomically write an NPZ of plain arrays (no object arrays: they would need pickling)."""
+    """Atomically write an NPZ of plain arrays (no object arrays: they would need pickling).
+
+    The same arrays always give the same bytes: the zip entries carry a fixed timestamp, where
+    ``numpy.savez`` stamps the current time (reproducible datasets compare files byte for byte).
+    Compression is zlib level 1: on mesh, label and grid arrays it is about twice as fast as
+    ``numpy.savez_compressed``'s level 6 for files within a few percent of the size.
+    """
     import io
 
     for k, v in arrays.items():
         if np.asarray(v).dtype == object:
             raise TypeError(f"array {k!r} has dtype object; NPZ files here must load without pickle")
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buf = io.BytesIO()
-    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", allowZip64=True) as zf:
+        for key, value in arrays.items():
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, npy.getvalue(), compress_type=method, compresslevel=1 if compress else None)
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -1,0 +1,64 @@
+"""Random bodies in the camera frame: shapes, poses, orientations (SURREAL-like statistics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+@dataclass
+class BodyParams:
+    """One body's parameters (numpy float64).
+
+    betas: (NB,) shape; global_orient: (3,) axis-angle, camera frame; body_pose: (69,) axis-angle.
+    extreme_shape: the betas were drawn from the wide distribution (the paper's s10/s20-like subset).
+    """
+
+    betas: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    extreme_shape: bool
+
+
+def sample_betas(rng: np.random.Generator, num_betas: int, p_extreme: float = 0.1, clip: float = 2.5,
+                 extreme_range: tuple[float, float] = (2.5, 3.5)) -> tuple[np.ndarray, bool]:
+    """Betas ~ N(0, 1) clipped to ±``clip``; with probability ``p_extreme`` the first two (the strongest
+    shape directions: stature and girth in a PCA shape space) are pushed to ±``extreme_range``.
+
+    Returns ``(betas (NB,), extreme)``.
+    """
+    betas = np.clip(rng.normal(size=num_betas), -clip, clip)
+    extreme = bool(rng.random() < p_extreme)
+    if extreme:
+        k = min(2, num_betas)
+        betas[:k] = rng.choice([-1.0, 1.0], size=k) * rng.uniform(*extreme_range, size=k)
+    return betas, extreme
+
+
+def sample_orientation(rng: np.random.Generator, tilt_deg: float = 8.0) -> np.ndarray:
+    """Global orientation (3,) axis-angle, camera frame: any turn about the vertical, small tilts.
+
+    The model is Y-up facing +Z; (π, 0, 0) stands it upright facing an OpenCV camera. On top of that:
+    a uniform turn about the camera's vertical (y) axis, then tilts about the camera's x axis (like a
+    camera looking slightly down or up) and z axis (roll), normal with ``tilt_deg`` / 2 deviation,
+    clipped at 2σ.
+    """
+    upright = Rotation.from_rotvec([np.pi, 0.0, 0.0])
+    yaw = Rotation.from_rotvec([0.0, rng.uniform(0, 2 * np.pi), 0.0])
+    pitch, roll = np.clip(rng.normal(0, 1, 2), -2, 2) * np.deg2rad([tilt_deg, tilt_deg / 2])
+    tilt = Rotation.from_rotvec([pitch, 0.0, 0.0]) * Rotation.from_rotvec([0.0, 0.0, roll])
+    return (tilt * yaw * upright).as_rotvec()
+
+
+def sample_body(rng: np.random.Generator, num_betas: int, pose_spread: float = 1.0, p_extreme: float = 0.1,
+                tilt_deg: float = 8.0) -> BodyParams:
+    """A random body: ``sample_betas``, a pose from the base-pose library with joint-limited
+    perturbations (``bodynet_cli.body.poses.sample_poses``), ``sample_orientation``."""
+    from bodynet_cli.body.poses import sample_poses
+
+    betas, extreme = sample_betas(rng, num_betas, p_extreme)
+    pose = np.asarray(sample_poses(rng, 1, pose_spread), dtype=np.float64)[0]
+    return BodyParams(betas=betas, global_orient=sample_orientation(rng, tilt_deg), body_pose=pose[3:],
+                      extreme_shape=extreme)

@@ -1,0 +1,190 @@
+"""One synthetic sample: a random body, camera and appearance, rendered at the BodyNet crop, with its
+complete SPEC section 4 ground truth.
+
+Every random choice comes from generators seeded by ``(seed, index, stream)``, so a sample depends on
+nothing but its seed and index (not on the worker that makes it or the samples made before it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from bodynet_cli import __version__
+from bodynet_cli.body.conventions import PELVIS, SEG_TO_VOXEL_PART
+from bodynet_cli.body.model_data import BodyModelData
+from bodynet_cli.data.synth.appearance import (
+    BodyLayout,
+    add_occluders,
+    corrupt,
+    evaluate_texture,
+    face_majority,
+    sample_lighting,
+    sample_outfit,
+    shade,
+    vertex_regions,
+)
+from bodynet_cli.data.synth.backgrounds import sample_background
+from bodynet_cli.data.synth.bodies import sample_body
+from bodynet_cli.data.synth.camera import CameraSettings, sample_camera, sample_crop
+from bodynet_cli.geometry.rasterize import Fragments, interpolate, rasterize
+from bodynet_cli.geometry.space import Camera, Crop, camera_to_grid, project
+from bodynet_cli.io.sample import Sample
+from bodynet_cli.models.config import ModelConfig
+
+# Independent random streams per sample: changing how one aspect is drawn leaves the others alone.
+_BODY, _CAMERA, _LOOK, _IMAGE = range(4)
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that decides the data besides the body model: recorded in every sample's ``meta``.
+
+    seed: the dataset's seed; input_size: side of the saved image and segmentation (pixels);
+    voxel_res: R of ``voxels`` and ``part_voxels``; pose_spread: perturbation scale of the base poses;
+    p_extreme: share of extreme-shape bodies; tilt_deg: body tilt range; p_photo: share of photograph
+    backgrounds; p_occluder: share of images with occluders; camera: the camera's random ranges.
+    """
+
+    seed: int = 0
+    input_size: int = 128
+    voxel_res: int = 64
+    pose_spread: float = 1.0
+    p_extreme: float = 0.1
+    tilt_deg: float = 8.0
+    p_photo: float = 0.6
+    p_occluder: float = 0.2
+    camera: CameraSettings = field(default_factory=CameraSettings)
+
+    @classmethod
+    def for_config(cls, config: ModelConfig, seed: int = 0, **changes) -> SynthSettings:
+        return cls(**{"seed": seed, "input_size": config.input_size, "voxel_res": config.voxel_res, **changes})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SynthItem:
+    """A generated sample: ``image`` uint8 (H, W, 3) (the crop at input size) and its ground truth."""
+
+    image: np.ndarray
+    sample: Sample
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Unit vertex normals (B, V, 3) of meshes (B, V, 3) with faces (F, 3): area-weighted face normals,
+    pointing out of a mesh whose faces run counter-clockwise seen from outside."""
+    tri = vertices[:, faces]  # (B, F, 3, 3)
+    fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
+    vn = torch.zeros_like(vertices)
+    for k in range(3):
+        vn.index_add_(1, faces[:, k], fn)
+    return torch.nn.functional.normalize(vn, dim=-1, eps=1e-12)
+
+
+def render_fragments(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, crop: Crop, size: int,
+                     cull_backfaces: bool = True) -> Fragments:
+    """Rasterize camera-space meshes (B, V, 3) into the crop at ``size`` × ``size`` pixels."""
+    grid = camera_to_grid(vertices, camera, crop, size)
+    screen = torch.stack([grid[..., 0], grid[..., 1], vertices[..., 2]], -1)
+    return rasterize(screen, faces, size, size, cull_backfaces=cull_backfaces)
+
+
+class SynthGenerator:
+    """Makes samples for one body model and one set of settings (holds the model and its tables)."""
+
+    def __init__(self, body: BodyModelData, settings: SynthSettings) -> None:
+        from bodynet_cli.body.model import BodyModel
+        from bodynet_cli.geometry.voxelize import check_watertight
+
+        self.body, self.settings = body, settings
+        self.model = BodyModel(body)
+        self.faces = torch.as_tensor(body.faces, dtype=torch.long)
+        self.faces_np = np.asarray(body.faces, np.int64)
+        seg15 = np.asarray(body.vertex_seg15, np.int64)
+        self.face_seg15 = face_majority(seg15, self.faces_np)
+        self.vertex_part7 = torch.as_tensor(SEG_TO_VOXEL_PART[seg15])
+        self.layout = BodyLayout.from_model(body.v_template, body.J_regressor, seg15)
+        self.rest = torch.as_tensor(self.layout.rest)
+        # decided once: a closed body model is voxelized by plain column parity
+        self.closed = check_watertight(self.faces_np, body.v_template).closed
+
+    def _rng(self, index: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.settings.seed, index, stream]))
+
+    @torch.no_grad()
+    def generate(self, index: int) -> SynthItem:
+        """Sample number ``index`` of this dataset."""
+        s = self.settings
+        N, R = s.input_size, s.voxel_res
+
+        # body, in the camera frame with the pelvis where the camera wants it
+        params = sample_body(self._rng(index, _BODY), self.body.num_betas, s.pose_spread, s.p_extreme, s.tilt_deg)
+        rng = self._rng(index, _CAMERA)
+        camera, pelvis = sample_camera(rng, s.camera)
+        t = lambda a: torch.as_tensor(a, dtype=torch.float32)[None]  # noqa: E731
+        out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose))
+        transl = pelvis - out.joints[0, 0].double().numpy()
+        out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose), t(transl))
+        vertices, joints16 = out.vertices, out.joints16  # (1, V, 3), (1, 16, 3) camera metres
+        # the alignment is used exactly as it is stored (float32), so files reproduce the grids
+        camera = Camera.from_array(Camera(camera.f, camera.cx, camera.cy, float(joints16[0, PELVIS, 2])).to_array())
+        crop = Crop.from_array(sample_crop(rng, project(vertices[0].double().numpy(), camera), N, s.camera).to_array())
+
+        # render: visible faces, the label buffer, shaded clothing over a background
+        frag = render_fragments(vertices, self.faces, camera, crop, N)
+        fi = frag.face_index[0].numpy()
+        fg = fi >= 0
+        segmentation = np.zeros((N, N), np.uint8)
+        segmentation[fg] = self.face_seg15[fi[fg]]
+
+        rng = self._rng(index, _LOOK)
+        outfit = sample_outfit(rng)
+        lighting = sample_lighting(rng)
+        face_region = face_majority(vertex_regions(self.layout, outfit), self.faces_np)
+        background, bg_kind = sample_background(rng, N, s.p_photo)
+        image = background.copy()
+        normals = interpolate(frag, self.faces, vertex_normals(vertices, self.faces))[0].numpy()[fg]
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+        rest_points = interpolate(frag, self.faces, self.rest)[0].numpy()[fg]
+        regions = face_region[fi[fg]]
+        albedo = np.zeros((len(regions), 3), np.float32)
+        for r, tex in enumerate(outfit.textures):
+            m = regions == r
+            if m.any():
+                albedo[m] = evaluate_texture(tex, rest_points[m])
+        image[fg] = shade(albedo, normals, lighting)
+
+        rng = self._rng(index, _IMAGE)
+        n_occluders = add_occluders(rng, image, fg) if rng.random() < s.p_occluder else 0
+        image_u8, corruption = corrupt(rng, image)
+
+        # ground truth in BodyNet space
+        from bodynet_cli.geometry.voxelize import label_part_voxels, voxelize_camera
+
+        voxels = voxelize_camera(vertices[0], self.faces, camera, crop, R, closed=self.closed)
+        part_voxels = label_part_voxels(voxels, camera_to_grid(vertices[0].double(), camera, crop, R),
+                                        self.faces, self.vertex_part7)
+        j = joints16[0].double().numpy()
+        joints2d = project(j, camera)
+        joints3d = np.concatenate([joints2d, j[:, 2:] - camera.z0], 1)
+        meta = {
+            "tool": f"bodynet {__version__} synth", "body_model": self.body.model_id, "seed": s.seed,
+            "index": int(index), "settings": s.to_dict(), "extreme_shape": params.extreme_shape,
+            "background": bg_kind, "occluders": n_occluders, "outfit": outfit.describe(),
+            "lighting": lighting.describe(), "corruption": corruption,
+            "segmentation": "the body's own parts, not hidden by occluders",
+        }
+        sample = Sample(
+            voxels=voxels.numpy(), part_voxels=part_voxels.numpy(), joints2d=joints2d.astype(np.float32),
+            joints3d=joints3d.astype(np.float32), segmentation=segmentation, crop=crop.to_array(),
+            camera=camera.to_array(), vertices=vertices[0].numpy(), faces=self.faces_np.astype(np.int32),
+            betas=params.betas.astype(np.float32), global_orient=params.global_orient.astype(np.float32),
+            body_pose=params.body_pose.astype(np.float32), transl=transl.astype(np.float32),
+            meta=json.loads(json.dumps(meta)),
+        )
+        return SynthItem(image_u8, sample)
