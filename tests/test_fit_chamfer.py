@@ -24,9 +24,10 @@ def _reference_directed(x, y, w, robust):
     return total / wsum
 
 
+@pytest.mark.parametrize("method", ["kdtree", "cdist"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("robust", [None, lambda s: geman_mcclure(s, 0.3)])
-def test_chamfer_matches_loops_values_and_gradients(weighted, robust):
+def test_chamfer_matches_loops_values_and_gradients(weighted, robust, method):
     g = torch.Generator().manual_seed(1)
     B, N, M = 3, 11, 7  # uneven sizes
     x = torch.randn(B, N, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -34,7 +35,7 @@ def test_chamfer_matches_loops_values_and_gradients(weighted, robust):
     xw = torch.rand(B, N, generator=g, dtype=torch.float64) + 0.1 if weighted else None
     yw = torch.rand(B, M, generator=g, dtype=torch.float64) + 0.1 if weighted else None
 
-    got = chamfer(x, y, xw, yw, robust=robust, chunk=4)  # chunk < N exercises the chunking
+    got = chamfer(x, y, xw, yw, robust=robust, method=method)
     loss = (got.x_to_y * torch.arange(1, B + 1) + 0.7 * got.y_to_x).sum()
     gx, gy = torch.autograd.grad(loss, (x, y))
 
@@ -48,10 +49,11 @@ def test_chamfer_matches_loops_values_and_gradients(weighted, robust):
     torch.testing.assert_close(gy, ry)
 
 
-def test_nearest_neighbours_matches_brute_force(rng):
+@pytest.mark.parametrize("method", ["kdtree", "cdist"])
+def test_nearest_neighbours_matches_brute_force(rng, method):
     x = rng.normal(size=(2, 50, 3))
     y = rng.normal(size=(2, 33, 3))
-    idx = nearest_neighbours(torch.from_numpy(x), torch.from_numpy(y), chunk=16).numpy()
+    idx = nearest_neighbours(torch.from_numpy(x), torch.from_numpy(y), method, chunk=16).numpy()  # chunk < N
     for b in range(2):
         for i in range(50):
             d = [np.sum((x[b, i] - y[b, j]) ** 2) for j in range(33)]

@@ -1,6 +1,6 @@
 """Nearest neighbours and the weighted bidirectional chamfer distance between point sets.
 
-Nearest neighbours are found without gradient (chunked ``torch.cdist``, so memory stays bounded);
+Nearest neighbours are found without gradient (a KD-tree on CPUs, chunked ``torch.cdist`` on GPUs);
 the distances are then recomputed from the gathered points, which gives the exact gradient of the
 chamfer distance almost everywhere (the nearest neighbour is locally constant).
 """
@@ -9,18 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
-def nearest_neighbours(x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def nearest_neighbours(x: torch.Tensor, y: torch.Tensor, method: str = "auto", chunk: int = 2048) -> torch.Tensor:
     """Index of the nearest point of ``y`` for every point of ``x`` (no gradient).
 
     x: (B, N, 3) query points. y: (B, M, 3) reference points, M >= 1.
-    chunk: queries per ``cdist`` call; bounds the temporary (B, chunk, M) distance matrix.
+    method: "kdtree" (scipy, one tree per body), "cdist" (dense ``torch.cdist`` in chunks of ``chunk``
+        queries, bounding the (B, chunk, M) temporary), or "auto": cdist on GPUs, where dense work is
+        cheap, the KD-tree on CPUs, where it is ~20× faster at a few thousand points.
     Returns int64 (B, N) indices into the M points.
     """
     assert x.shape[0] == y.shape[0] and y.shape[1] > 0, (x.shape, y.shape)
+    if method == "auto":
+        method = "kdtree" if x.device.type == "cpu" else "cdist"
     with torch.no_grad():
+        if method == "kdtree":
+            from scipy.spatial import cKDTree
+
+            xs, ys = x.detach().cpu().numpy(), y.detach().cpu().numpy()
+            workers = torch.get_num_threads()
+            idx = [cKDTree(ys[b]).query(xs[b], k=1, workers=workers)[1] for b in range(x.shape[0])]
+            return torch.as_tensor(np.stack(idx).reshape(x.shape[:2]), dtype=torch.long, device=x.device)
+        assert method == "cdist", method
         out = []
         for start in range(0, x.shape[1], chunk):
             # The matmul form is fast; the gathered distances are recomputed exactly afterwards.
@@ -60,7 +73,7 @@ def chamfer(
     robust=None,
     x_nn: torch.Tensor | None = None,
     y_nn: torch.Tensor | None = None,
-    chunk: int = 2048,
+    method: str = "auto",
 ) -> Chamfer:
     """Weighted bidirectional chamfer distance.
 
@@ -69,12 +82,13 @@ def chamfer(
     robust: optional function applied to the squared distances (e.g. ``geman_mcclure``), elementwise.
     x_nn: optional int64 (B, N) precomputed nearest-y indices for x (refreshing them only every few
         iterations saves the search); y_nn: (B, M) likewise for y.
+    method: the nearest-neighbour search (see ``nearest_neighbours``).
     Returns ``Chamfer`` with (B,) terms; differentiable in x and y.
     """
     if x_nn is None:
-        x_nn = nearest_neighbours(x, y, chunk)
+        x_nn = nearest_neighbours(x, y, method)
     if y_nn is None:
-        y_nn = nearest_neighbours(y, x, chunk)
+        y_nn = nearest_neighbours(y, x, method)
     sq_xy = (x - gather_points(y, x_nn)).pow(2).sum(-1)
     sq_yx = (y - gather_points(x, y_nn)).pow(2).sum(-1)
     if robust is not None:
