@@ -186,6 +186,27 @@ def test_auto_crop_finds_the_person_in_original_pixels(ckpt):
     assert nobody is None
 
 
+def test_auto_crop_pipeline_stores_the_person_crop_or_falls_back(tmp_path, ckpt):
+    from bodynet_cli.predict.infer import Predictor
+    from bodynet_cli.predict.run import PredictOptions, run_predict
+
+    model = load_checkpoint(ckpt).model
+    model.segm = _BrightIsPerson()
+    rgb = np.zeros((300, 500, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "empty.png")
+    rgb[60:260, 320:400] = 255
+    Image.fromarray(rgb).save(tmp_path / "person.png")
+    out = tmp_path / "out"
+    opts = PredictOptions(out=out, crop_mode="auto", margin=1.25)
+    report = run_predict(discover_images([tmp_path]), Predictor(model, torch.device("cpu")), opts, {})
+    assert report.done == 2 and [Path(p).name for p, _ in report.warnings] == ["empty.png"]
+    person, empty = load_sample(out / "person.npz"), load_sample(out / "empty.npz")
+    tol = 500 / TINY.input_size  # the box is found to one input pixel of the letterboxed image
+    np.testing.assert_allclose(person.crop, [360 - 125, 160 - 125, 250, TINY.input_size], atol=tol)
+    np.testing.assert_allclose(empty.crop, [0, -100, 500, TINY.input_size])  # the letterboxed image
+    assert "no person found" in empty.meta["warnings"][0] and person.meta["warnings"] == []
+
+
 def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
     from bodynet_cli.cli import predict as predict_cmd
 

@@ -62,9 +62,9 @@ def predict(
     ] = CropMode.auto,
     boxes: Annotated[
         Path | None,
-        typer.Option("--boxes", help="Person boxes instead of --crop auto: JSON {\"img.jpg\": [x0, y0, x1, y1]} "
-                     "or CSV with header image,x0,y0,x1,y1; original pixels; images are matched by "
-                     "relative path, file name or stem.", dir_okay=False),
+        typer.Option("--boxes", help="Person boxes instead of --crop auto: a JSON object mapping each image "
+                     "to its x0, y0, x1, y1 (original pixels), or a CSV with the header image,x0,y0,x1,y1. "
+                     "Images are matched by relative path, file name or stem.", dir_okay=False),
     ] = None,
     margin: Annotated[
         float, typer.Option("--margin", min=1.0, help="Crop side / person-box side (--crop auto and --boxes).")
@@ -158,6 +158,7 @@ def predict(
         report = run_predict(mine, predictor, opts, meta, on_progress=bar.update)
     interrupted = distributed.any_rank(report.interrupted, ranks)
     failures = failures + distributed.gather_lists(report.failures, ranks)
+    warnings = distributed.gather_lists(report.warnings, ranks)
     done = sum(distributed.gather_lists([report.done], ranks))
     skipped = sum(distributed.gather_lists([report.skipped], ranks))
     distributed.finish(ranks)  # every rank's files are written before rank 0 lists them
@@ -168,6 +169,10 @@ def predict(
         raise typer.Exit(130)
     if not ranks.is_main:
         raise typer.Exit(3 if failures else 0)
+    for path, warning in sorted(warnings)[:10]:
+        console.print(f"[yellow]warning:[/yellow] {path}: {warning}")
+    if len(warnings) > 10:
+        console.print(f"... and {len(warnings) - 10} more warnings (each output's meta lists its own)")
     write_failures_csv(out, failures)
     listed = write_joints_json(out, items, opts.mesh, opts.viz)
     console.print(f"{done} written, {skipped} already there, {len(failures)} failed; "

@@ -54,11 +54,13 @@ class PredictOptions:
 
 @dataclass
 class RunReport:
-    """done: images written now; skipped: already complete (``--skip-existing``); failures: (image, reason)."""
+    """done: images written now; skipped: already complete (``--skip-existing``); failures: (image, reason);
+    warnings: (image, warning) for images written with a caveat (also in their ``meta``)."""
 
     done: int = 0
     skipped: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
 
 
@@ -205,6 +207,7 @@ def run_predict(
                 _find_people(batch, predictor, loader, opts.margin, size)
             preds = predictor.predict(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
             for p, pred in zip(batch, preds, strict=True):
+                report.warnings += [(str(p.item.path), w) for w in p.warnings]
                 paths = output_paths(opts.out, p.item, opts.mesh, opts.viz)
                 if not opts.viz:
                     p.image = replace(p.image, rgb=p.image.rgb[:0])  # the writer no longer needs the pixels
