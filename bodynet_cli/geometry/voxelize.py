@@ -164,25 +164,25 @@ def check_watertight(faces, vertices=None) -> WatertightReport:
     faces: int (F, 3); vertices: (V, 3) or None. With vertices, those with identical coordinates are
     welded first (meshes split at texture seams are still closed).
     """
-    f = torch.as_tensor(faces).reshape(-1, 3).long().cpu()
+    f = np.asarray(torch.as_tensor(faces).detach().cpu(), dtype=np.int64).reshape(-1, 3)
     n_vertices = 0
     if vertices is not None:
-        v = torch.as_tensor(vertices).reshape(-1, 3).cpu()
+        v = np.asarray(torch.as_tensor(vertices).detach().cpu(), dtype=np.float64).reshape(-1, 3) + 0.0  # -0 -> 0
         n_vertices = len(v)
         if len(v) and len(f):
-            _, inverse = torch.unique(v, dim=0, return_inverse=True)
-            f = inverse[f]
+            rows = np.ascontiguousarray(v).view(np.dtype((np.void, 24))).ravel()  # exact coordinates as bytes
+            _, inverse = np.unique(rows, return_inverse=True)
+            f = inverse.reshape(-1)[f]
     degenerate = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 2] == f[:, 0])
     f = f[~degenerate]
     if len(f) == 0:
-        return WatertightReport(n_vertices, int(len(degenerate)), 0, 0, 0, 0, int(degenerate.sum()))
-    e = torch.cat([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]).sort(dim=1).values
-    key = e[:, 0] * (int(e.max()) + 1) + e[:, 1]
-    _, counts = torch.unique(key, return_counts=True)
+        return WatertightReport(n_vertices, len(degenerate), 0, 0, 0, 0, int(degenerate.sum()))
+    e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(e[:, 0] * (int(e.max()) + 1) + e[:, 1], return_counts=True)
     return WatertightReport(
         n_vertices=n_vertices,
-        n_faces=int(len(degenerate)),
-        n_edges=int(len(counts)),
+        n_faces=len(degenerate),
+        n_edges=len(counts),
         boundary_edges=int((counts == 1).sum()),
         nonmanifold_edges=int((counts > 2).sum()),
         odd_edges=int((counts % 2 == 1).sum()),
@@ -287,64 +287,61 @@ def _column_parity(P: torch.Tensor, faces: torch.Tensor, space: _Space, axis: in
     a1, a2 = [a for a in (0, 1, 2) if a != axis]
     cu, cv, cd = space.centres[a1], space.centres[a2], space.centres[axis]
     tri = P[:, faces].reshape(-1, 3, 3)  # (B·F, 3 corners, 3 coords)
-    batch = torch.arange(B, device=device).repeat_interleave(len(faces))
-    u, v, d = tri[..., a1], tri[..., a2], tri[..., axis]  # (T, 3)
 
     # Columns whose centre lies in the triangle's closed 2D bounding box (exact, by table search).
-    u_lo = torch.searchsorted(cu, u.amin(1).contiguous(), side="left")
-    u_hi = torch.searchsorted(cu, u.amax(1).contiguous(), side="right")
-    v_lo = torch.searchsorted(cv, v.amin(1).contiguous(), side="left")
-    v_hi = torch.searchsorted(cv, v.amax(1).contiguous(), side="right")
+    u_lo = torch.searchsorted(cu, tri[:, :, a1].amin(1), side="left")
+    u_hi = torch.searchsorted(cu, tri[:, :, a1].amax(1), side="right")
+    v_lo = torch.searchsorted(cv, tri[:, :, a2].amin(1), side="left")
+    v_hi = torch.searchsorted(cv, tri[:, :, a2].amax(1), side="right")
     nu, nv = (u_hi - u_lo).clamp(min=0), (v_hi - v_lo).clamp(min=0)
+    idx = (nu * nv > 0).nonzero().squeeze(1)  # most small triangles contain no column centre
+    tri, u_lo, v_lo, nu, nv = tri[idx], u_lo[idx], v_lo[idx], nu[idx], nv[idx]
+    batch = torch.div(idx, len(faces), rounding_mode="floor")
+    u, v, d = tri[:, :, a1], tri[:, :, a2], tri[:, :, axis]  # (T, 3)
 
     # Per edge (i -> i+1): endpoints in canonical (lexicographic) order so both triangles sharing the
     # edge compute bitwise-identical side values; `flip` restores the triangle's own orientation.
-    ua, va = u, v
     ub, vb = u.roll(-1, 1), v.roll(-1, 1)
-    swap = (ua > ub) | ((ua == ub) & (va > vb))
-    lo_u, lo_v = torch.where(swap, ub, ua), torch.where(swap, vb, va)
-    du, dv = torch.where(swap, ua - ub, ub - ua), torch.where(swap, va - vb, vb - va)
+    swap = (u > ub) | ((u == ub) & (v > vb))
+    lo_u, lo_v = torch.where(swap, ub, u), torch.where(swap, vb, v)
+    du, dv = torch.where(swap, u - ub, ub - u), torch.where(swap, v - vb, vb - v)
     flip = 1 - 2 * swap.to(P.dtype)
     # Side of the perturbed column when it lies exactly on the edge's line: sign of the edge function's
     # gradient (-dv, du) along the perturbation direction (1, δ), lexicographically.
     tie = torch.where(dv != 0, -torch.sign(dv), torch.sign(du)) * flip
-    area2 = ((ub - ua) * (v.roll(-2, 1) - va) - (vb - va) * (u.roll(-2, 1) - ua))[:, 0]
-    keep = (nu * nv > 0) & (area2 != 0)  # triangles seen edge-on cover no column
-    idx = keep.nonzero().squeeze(1)
-    per_tri = torch.cat([lo_u, lo_v, du, dv, flip, tie, d], dim=1)[idx]  # (T', 21)
-    u_lo, v_lo, nu, nv, batch = u_lo[idx], v_lo[idx], nu[idx], nv[idx], batch[idx]
+    area2 = (ub - u)[:, 0] * (v[:, 2] - v[:, 0]) - (vb - v)[:, 0] * (u[:, 2] - u[:, 0])
+    per_tri = torch.cat([lo_u, lo_v, du, dv, flip, tie, d], dim=1)  # (T, 21)
+    nu = torch.where(area2 != 0, nu, 0)  # triangles seen edge-on cover no column
 
-    shape = [B, R, R, R]
-    shape[3 - axis] = R + 1  # the depth axis has one slot past the last centre
-    counts = torch.zeros(int(np.prod(shape)), dtype=torch.int32, device=device)
+    shape = [B, R, R, R]  # parity buffer [b, z, y, x] with one slot past the last centre along `axis`
+    shape[3 - axis] = R + 1
     strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1]
+    # uint8 wraps at 256, which keeps the parity; it is all the column sums need.
+    parity = torch.zeros(int(np.prod(shape)), dtype=torch.uint8, device=device)
     for sl in _chunks(nu * nv):
         t, iu, iv = _enumerate(nu[sl], nv[sl])
         g = per_tri[sl][t]
         iu = iu + u_lo[sl][t]
         iv = iv + v_lo[sl][t]
         pu, pv = cu[iu], cv[iv]
-        lo_u, lo_v, du, dv, flip, tie, dd = g[:, 0:3], g[:, 3:6], g[:, 6:9], g[:, 9:12], g[:, 12:15], g[:, 15:18], \
-            g[:, 18:21]
+        lo_u, lo_v, du, dv, flip, tie, dd = g.split(3, dim=1)
         e = (du * (pv[:, None] - lo_v) - dv * (pu[:, None] - lo_u)) * flip  # (N, 3) edge functions
         s = torch.where(e != 0, torch.sign(e), tie)
-        hit = (s[:, 0] == s[:, 1]) & (s[:, 1] == s[:, 2]) & (s[:, 0] != 0)
+        hit = ((s[:, 0] == s[:, 1]) & (s[:, 1] == s[:, 2])).nonzero().squeeze(1)
         e, dd = e[hit], dd[hit]
         # Barycentric weight of corner j is the edge function of the opposite edge (j+1 -> j+2).
         depth = (e[:, 1] * dd[:, 0] + e[:, 2] * dd[:, 1] + e[:, 0] * dd[:, 2]) / e.sum(1)
-        k0 = torch.searchsorted(cd, depth.contiguous(), side="left")  # first centre at or beyond
-        b = batch[sl][t][hit]
-        index = [b, None, None, None]
-        index[3 - axis] = k0
-        index[3 - a1] = iu[hit]
-        index[3 - a2] = iv[hit]
-        flat = sum(i * s_ for i, s_ in zip(index, strides, strict=True))
-        counts += torch.bincount(flat, minlength=counts.numel()).to(torch.int32)
-    counts = counts.view(shape)
-    # uint8 wraps at 256, which keeps parity and halves the memory traffic of the cumulative sum.
-    running = torch.cumsum(counts.to(torch.uint8), dim=3 - axis, dtype=torch.uint8)
-    inside = (running.narrow(3 - axis, 0, R) & 1).bool()
-    odd = (running.narrow(3 - axis, R, 1) & 1).bool()
+        k0 = torch.searchsorted(cd, depth, side="left")  # first centre at or beyond the crossing
+        flat = batch[sl][t[hit]] * strides[0] + k0 * strides[3 - axis] + iu[hit] * strides[3 - a1] \
+            + iv[hit] * strides[3 - a2]
+        parity.index_add_(0, flat, torch.ones_like(flat, dtype=torch.uint8))
+    # Prefix XOR along the column, one slice at a time: contiguous work, unlike cumsum over a middle
+    # dimension (which torch runs several times slower on CPU).
+    parity = (parity & 1).view(shape)
+    for k in range(1, R + 1):
+        parity.select(3 - axis, k).bitwise_xor_(parity.select(3 - axis, k - 1))
+    inside = parity.narrow(3 - axis, 0, R).bool()
+    odd = parity.narrow(3 - axis, R, 1).bool()
     return inside, odd
 
 
