@@ -34,9 +34,11 @@ def toy_path(tmp_path_factory):
     return p
 
 
-@pytest.fixture(scope="module")
-def generator(toy_path):
-    return SynthGenerator(load_body_model(toy_path), SynthSettings(seed=3, **SMALL))
+@pytest.fixture(scope="module", params=["toy", "open"])
+def generator(request, toy_path):
+    """The toy body, and the bundled open body model that ``bodynet synth`` uses by default."""
+    body = load_body_model(toy_path if request.param == "toy" else None)
+    return SynthGenerator(body, SynthSettings(seed=3, **SMALL))
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +111,11 @@ def test_face_majority():
     assert face_majority(labels, faces).tolist() == [1, 3, 1, 1]
 
 
-def test_same_seed_same_sample_other_seed_differs(generator, items, toy_path):
-    again = SynthGenerator(load_body_model(toy_path), SynthSettings(seed=3, **SMALL)).generate(5)
+def test_same_seed_same_sample_other_seed_differs(generator, items):
+    again = SynthGenerator(generator.body, SynthSettings(seed=3, **SMALL)).generate(5)
     assert (again.image == items[5].image).all()
     assert (again.sample.voxels == items[5].sample.voxels).all()
-    other = SynthGenerator(load_body_model(toy_path), SynthSettings(seed=4, **SMALL)).generate(5)
+    other = SynthGenerator(generator.body, SynthSettings(seed=4, **SMALL)).generate(5)
     assert not np.array_equal(other.sample.betas, items[5].sample.betas)
     assert not np.array_equal(items[4].sample.betas, items[5].sample.betas)
 
