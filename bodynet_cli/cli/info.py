@@ -26,5 +26,19 @@ def info() -> None:
     gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else "none"
     table.add_row("cuda GPUs", gpus)
     table.add_row("cpu threads", str(torch.get_num_threads()))
+    table.add_row("body model", _body_model_summary())
     console.print(table)
     raise typer.Exit(0)
+
+
+def _body_model_summary() -> str:
+    """The default body model (``$BODYNET_BODY_MODEL`` or the bundled one), or why it cannot be read."""
+    from bodynet_cli.body.load import load_body_model
+    from bodynet_cli.errors import BodyNetError
+
+    try:
+        data = load_body_model()
+    except BodyNetError as e:
+        return f"unreadable: {e}"
+    return (f"{data.model_id}: {data.num_vertices} vertices, {len(data.faces)} faces, {data.num_betas} betas, "
+            f"pose blend shapes {'yes' if data.posedirs is not None else 'no'} ({data.source})")
