@@ -5,6 +5,8 @@ Model space is the body model's own: Y up, the body faces +Z, metres.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 # Below this squared angle the Rodrigues coefficients use their Taylor series: exact to float64 precision
@@ -50,17 +52,17 @@ def vertices2joints(J_regressor: torch.Tensor, vertices: torch.Tensor) -> torch.
 
 
 def batch_rigid_transform(
-    rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor
+    rot_mats: torch.Tensor, joints: torch.Tensor, parents: torch.Tensor | Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward kinematics of a joint tree.
 
     rot_mats: (B, J, 3, 3) local rotations (joint 0's is global); joints: (B, J, 3) rest joint
-    positions; parents: (J,) int, parents[0] = -1, every parent before its child.
+    positions; parents: (J,) ints (a list avoids a GPU sync), parents[0] = -1, parents before children.
     Returns ``(posed_joints (B, J, 3), rel_transforms (B, J, 4, 4))``; ``rel_transforms[:, j]`` maps a
     rest-pose point rigidly attached to joint j to its posed position (the skinning transform).
     """
     B, J = joints.shape[:2]
-    parent_list = [int(p) for p in parents.tolist()]
+    parent_list = parents.tolist() if isinstance(parents, torch.Tensor) else [int(p) for p in parents]
     rel_joints = joints.clone()
     rel_joints[:, 1:] = joints[:, 1:] - joints[:, parent_list[1:]]
     local = torch.zeros(B, J, 4, 4, dtype=rot_mats.dtype, device=rot_mats.device)
@@ -86,7 +88,7 @@ def lbs(
     shapedirs: torch.Tensor,
     posedirs: torch.Tensor | None,
     J_regressor: torch.Tensor,
-    parents: torch.Tensor,
+    parents: torch.Tensor | Sequence[int],
     weights: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The SMPL body: shape blend, joint regression, pose blend, skinning.

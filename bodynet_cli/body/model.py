@@ -55,6 +55,7 @@ class BodyModel(torch.nn.Module):
         buf("J_regressor", data.J_regressor)
         buf("weights", data.weights)
         buf("parents", data.parents, torch.long)
+        self.parent_list = [int(p) for p in data.parents]  # forward kinematics walks it on the host
         buf("faces", data.faces, torch.long)
         buf("vertex_seg15", data.vertex_seg15, torch.long)
         buf("vertex_part7", data.vertex_part7, torch.long)
@@ -132,12 +133,12 @@ class BodyModel(torch.nn.Module):
         if joints_only:
             B = pose.shape[0]
             rot_mats = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, NUM_SMPL_JOINTS, 3, 3)
-            joints, _ = batch_rigid_transform(rot_mats, self.rest_joints(betas), self.parents)
+            joints, _ = batch_rigid_transform(rot_mats, self.rest_joints(betas), self.parent_list)
             vertices = None
         else:
             vertices, joints = lbs(
                 betas, pose, self.v_template, self.shapedirs, self.posedirs if self.has_posedirs else None,
-                self.J_regressor, self.parents, self.weights,
+                self.J_regressor, self.parent_list, self.weights,
             )
         if scale is not None:
             s = scale.to(dt)[:, None, None]
