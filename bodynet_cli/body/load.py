@@ -7,6 +7,7 @@ can be created, so neither chumpy nor arbitrary code from the file ever runs.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import io
 import os
@@ -23,7 +24,6 @@ from bodynet_cli.errors import BodyNetError
 ENV_VAR = "BODYNET_BODY_MODEL"
 BUNDLED_NAME = "open_body_model.npz"
 REQUIRED_KEYS = ("v_template", "shapedirs", "J_regressor", "weights", "kintree_table", "f")
-OPTIONAL_KEYS = ("posedirs",)
 
 
 class _ChStandIn:
@@ -75,8 +75,8 @@ _ALLOWED: dict[tuple[str, str], object] = {
     ("_codecs", "encode"): _latin1_bytes,
     **_numpy_globals(),
     # Python 2 names (protocol < 3) and their Python 3 spellings.
-    ("copy_reg", "_reconstructor"): __import__("copyreg")._reconstructor,
-    ("copyreg", "_reconstructor"): __import__("copyreg")._reconstructor,
+    ("copy_reg", "_reconstructor"): copyreg._reconstructor,
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("__builtin__", "object"): object,
     ("builtins", "object"): object,
     ("__builtin__", "set"): set,
@@ -121,7 +121,7 @@ def _sparse_to_dense(obj: _SparseStandIn, source: Path, key: str) -> np.ndarray:
 
 
 def _to_array(value, source: Path, key: str) -> np.ndarray:
-    """A loaded value (array, chumpy stand-in, sparse stand-in, scipy sparse) as a plain ndarray."""
+    """A loaded value (array, chumpy stand-in, sparse stand-in) as a plain ndarray."""
     while isinstance(value, _ChStandIn):
         state = value.state if isinstance(value.state, dict) else {}
         if "x" not in state:
@@ -130,8 +130,6 @@ def _to_array(value, source: Path, key: str) -> np.ndarray:
         value = state["x"]
     if isinstance(value, _SparseStandIn):
         return _sparse_to_dense(value, source, key)
-    if hasattr(value, "toarray"):  # a real scipy sparse matrix (e.g. a Python 3 pickle made with scipy)
-        return np.asarray(value.toarray())
     return np.asarray(value)
 
 
