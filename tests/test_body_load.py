@@ -38,7 +38,7 @@ def fake_chumpy(monkeypatch):
     return Ch
 
 
-def _smpl_pickle(tmp_path, d, Ch, name="SMPL_TEST.pkl", sparse="csc"):
+def _smpl_pickle(tmp_path, d, Ch, name="SMPL_TEST.pkl", sparse="csc", protocol=2):
     obj = dict(d)
     obj["v_template"] = Ch(d["v_template"])
     obj["shapedirs"] = Ch(d["shapedirs"])
@@ -46,14 +46,19 @@ def _smpl_pickle(tmp_path, d, Ch, name="SMPL_TEST.pkl", sparse="csc"):
     obj["bs_style"] = "lbs"
     obj["pose_training_info"] = {"nsubj": 1}
     p = tmp_path / name
-    p.write_bytes(pickle.dumps(obj, protocol=2))
+    raw = pickle.dumps(obj, protocol=protocol)
+    if protocol == 0:  # the module names of the official files, written by Python 2 and old numpy/scipy
+        raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+        raw = raw.replace(b"scipy.sparse._csc\n", b"scipy.sparse.csc\n")
+        assert b"copy_reg\n_reconstructor" in raw and b"numpy.core.multiarray" in raw
+    p.write_bytes(raw)
     return p
 
 
-@pytest.mark.parametrize("sparse", ["csc", "csr"])
-def test_restricted_unpickler_reads_chumpy_style_pickle(tmp_path, fake_chumpy, sparse):
+@pytest.mark.parametrize(("sparse", "protocol"), [("csc", 2), ("csr", 2), ("csc", 0)])
+def test_restricted_unpickler_reads_chumpy_style_pickle(tmp_path, fake_chumpy, sparse, protocol):
     d = random_smpl_dict(np.random.default_rng(0), n_verts=30)
-    data = read_body_model_file(_smpl_pickle(tmp_path, d, fake_chumpy, sparse=sparse))
+    data = read_body_model_file(_smpl_pickle(tmp_path, d, fake_chumpy, sparse=sparse, protocol=protocol))
     np.testing.assert_array_equal(data.v_template, d["v_template"])
     np.testing.assert_array_equal(data.shapedirs, d["shapedirs"])
     np.testing.assert_array_equal(data.posedirs, d["posedirs"])
