@@ -28,6 +28,7 @@ from bodynet_cli.io.images import discover_images, load_image
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.config import get_config
+from bodynet_cli.models.targets import resize_labels
 from bodynet_cli.predict.crops import crop_pixels, letterbox_crop
 from bodynet_cli.predict.infer import Predictor
 from bodynet_cli.predict.run import PredictOptions, run_predict
@@ -70,9 +71,10 @@ def file_sizes(predictor: Predictor, folder: Path, labels: Path | None) -> tuple
             files = sorted(labels.glob("*.npz"))
             for i, f in enumerate(files):
                 gt = load_sample(f, required=("voxels", "joints2d", "joints3d", "segmentation", "crop"))
-                h = predictor.config.heatmap_size
+                h = predictor.config.heatmap_size  # predict stores the segmentation at heatmap size
+                seg = resize_labels(torch.from_numpy(gt.segmentation.astype(np.int64))[None], h, 15)[0]
                 sample = Sample(voxels=gt.voxels, joints2d=gt.joints2d, joints2d_score=np.ones(16, np.float32),
-                                joints3d=gt.joints3d, segmentation=gt.segmentation[:h, :h], crop=gt.crop,
+                                joints3d=gt.joints3d, segmentation=seg.numpy().astype(np.uint8), crop=gt.crop,
                                 meta={"tool": "bodynet", "model": predictor.config.name, "input": str(f)})  # fmt: skip
                 path = Path(tmp) / f"{i}.npz"
                 save_sample(path, sample)
@@ -94,6 +96,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--labels", type=Path, default=None, help="`bodynet synth` labels folder for file sizes")
+    ap.add_argument("--sizes-only", action="store_true", help="measure file sizes, skip the timing")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -109,9 +112,9 @@ def main() -> None:
         crops = [crop_pixels(load_image(i.path), letterbox_crop(640, 480, cfg.input_size)) for i in items]
         batches = [predictor._tensor(np.stack(crops[k : k + args.batch_size]))
                    for k in range(0, len(crops), args.batch_size)]  # fmt: skip
-        time_forward(predictor, batches[:1])  # warm-up (cuDNN autotune, allocator)
+        time_forward(predictor, batches)  # warm-up (cuDNN autotune, allocator, oneDNN primitives)
         rows = []
-        for mode in ("full", "auto"):
+        for mode in () if args.sizes_only else ("full", "auto"):
             opts = PredictOptions(out=folder, crop_mode=mode, batch_size=args.batch_size, workers=args.workers)
             time_pipeline(predictor, folder, opts)  # warm-up
             fwd, pipe = [], []

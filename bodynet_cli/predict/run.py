@@ -198,21 +198,42 @@ def run_predict(
                 report.failures.append((str(item.path), _reason(e, item)))
             advance(1)
 
+    def run_batch(batch: list[_Prepared], recrops: dict[int, Future]) -> None:
+        for i, f in recrops.items():  # the person crops of 'auto' mode, resampled while the network was busy
+            try:
+                f.result()
+            except Exception as e:
+                report.failures.append((str(batch[i].item.path), _reason(e, batch[i].item)))
+                advance(1)
+        batch = [p for i, p in enumerate(batch) if i not in recrops or recrops[i].exception() is None]
+        if not batch:
+            return
+        preds = predictor.predict(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
+        for p, pred in zip(batch, preds, strict=True):
+            report.warnings += [(str(p.item.path), w) for w in p.warnings]
+            paths = output_paths(opts.out, p.item, opts.mesh, opts.viz)
+            if not opts.viz:
+                p.image = replace(p.image, rgb=p.image.rgb[:0])  # the writer no longer needs the pixels
+            writes.append((p.item, writer.submit(_write, p, pred, paths, opts, meta)))
+        collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
+
     try:
         n_failed = 0
+        # 'auto' runs one batch behind: people are found in batch k, then batch k - 1 goes through the
+        # whole model while batch k's crops are resampled in the worker threads.
+        waiting: tuple[list[_Prepared], dict[int, Future]] | None = None
         for batch in _batches(loader, todo, lambda it: _prepare(it, opts, size), opts.batch_size, report.failures):
             advance(len(report.failures) - n_failed)
             n_failed = len(report.failures)
             if opts.crop_mode == "auto":
-                _find_people(batch, predictor, loader, opts.margin, size)
-            preds = predictor.predict(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
-            for p, pred in zip(batch, preds, strict=True):
-                report.warnings += [(str(p.item.path), w) for w in p.warnings]
-                paths = output_paths(opts.out, p.item, opts.mesh, opts.viz)
-                if not opts.viz:
-                    p.image = replace(p.image, rgb=p.image.rgb[:0])  # the writer no longer needs the pixels
-                writes.append((p.item, writer.submit(_write, p, pred, paths, opts, meta)))
-            collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
+                recrops = _find_people(batch, predictor, loader, opts.margin, size)
+                if waiting is not None:
+                    run_batch(*waiting)
+                waiting = (batch, recrops)
+            else:
+                run_batch(batch, {})
+        if waiting is not None:
+            run_batch(*waiting)
         advance(len(report.failures) - n_failed)
         collect(block_until=0)
     except KeyboardInterrupt:
@@ -226,16 +247,22 @@ def run_predict(
     return report
 
 
-def _find_people(batch: list[_Prepared], predictor: Predictor, pool: ThreadPoolExecutor, margin: float, size: int):
+def _find_people(
+    batch: list[_Prepared], predictor: Predictor, pool: ThreadPoolExecutor, margin: float, size: int
+) -> dict[int, Future]:
     """'auto' crops: the segmentation sub-net on each letterboxed image gives the person's box; nobody
-    found keeps the whole (letterboxed) image and records a warning in the output's meta."""
+    found keeps the whole (letterboxed) image and records a warning in the output's meta.
+    Returns the futures of the person crops being resampled, by index in ``batch`` (each sets ``pixels``)."""
     boxes = predictor.locate(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
-    redo = []
-    for p, box in zip(batch, boxes, strict=True):
+
+    def recrop(p: _Prepared) -> None:
+        p.pixels = crop_pixels(p.image, p.crop)
+
+    futures = {}
+    for i, (p, box) in enumerate(zip(batch, boxes, strict=True)):
         if box is None:
             p.warnings.append("no person found by the segmentation sub-net; used the whole image")
         else:
             p.crop = square_crop(box, margin, size)
-            redo.append(p)
-    for p, pixels in zip(redo, pool.map(lambda q: crop_pixels(q.image, q.crop), redo), strict=True):
-        p.pixels = pixels
+            futures[i] = pool.submit(recrop, p)
+    return futures
