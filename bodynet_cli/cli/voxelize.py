@@ -50,11 +50,13 @@ class _ModelCache:
 
     def get(self):
         if self.data is None:
+            import torch
+
             from bodynet_cli.body.load import load_body_model
             from bodynet_cli.body.model import BodyModel
 
             self.data = load_body_model(self.path)
-            self.module = BodyModel(self.data, dtype=__import__("torch").float64)
+            self.module = BodyModel(self.data, dtype=torch.float64)
         return self.data, self.module
 
 

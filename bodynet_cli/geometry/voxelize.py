@@ -506,6 +506,8 @@ def label_part_voxels(occupancy, vertices_grid, faces, vertex_labels) -> torch.T
     zyx = np.argwhere(occ)
     if len(zyx) and len(v):
         pts, labs = _surface_samples(v, f, lab, spacing=1.0)
-        _, nearest = cKDTree(pts).query(zyx[:, ::-1] + 0.5)
+        # Sliding-midpoint splits build and query several times faster here than the balanced default.
+        tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
+        _, nearest = tree.query(zyx[:, ::-1] + 0.5)
         out[tuple(zyx.T)] = labs[nearest]
     return torch.from_numpy(out).to(occ_t.device)
