@@ -95,3 +95,21 @@ def test_discover_folders_files_globs(tmp_path):
     with pytest.raises(BodyNetError, match="matches no image"):
         discover_images([str(tmp_path / "*.gif")])
     assert Path(items[0].path).name == "a.png"
+
+
+def test_16bit_rgb_png_keeps_the_high_byte(tmp_path):
+    """Pillow cannot write 16-bit RGB PNGs, so this one is written by hand (IHDR bit depth 16, colour type 2)."""
+    import struct
+    import zlib
+
+    h, w = 16, 20
+    a = (np.arange(h * w * 3).reshape(h, w, 3) * 60).astype(">u2")
+    raw = b"".join(b"\x00" + a[i].tobytes() for i in range(h))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))  # fmt: skip
+    (tmp_path / "rgb16.png").write_bytes(png)
+    np.testing.assert_array_equal(load_image(tmp_path / "rgb16.png").rgb, (a >> 8).astype(np.uint8))
