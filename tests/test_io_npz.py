@@ -57,3 +57,16 @@ def test_sample_errors_name_file_and_key(tmp_path):
         read_npz(tmp_path / "e.npz")
     with pytest.raises(BodyNetError, match="no such file"):
         read_npz(tmp_path / "missing.npz")
+
+
+def test_not_a_zip_and_file_mode(tmp_path):
+    import os
+    import stat
+
+    (tmp_path / "t.npz").write_text("hello")
+    with pytest.raises(BodyNetError, match="not an .npz file"):
+        read_npz(tmp_path / "t.npz")
+    write_npz(tmp_path / "m.npz", a=np.zeros(3))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o666 & ~mask

@@ -44,6 +44,9 @@ def read_npz(path: str | os.PathLike, keys: Collection[str] | None = None) -> di
     path = Path(path)
     if not path.is_file():
         raise BodyNetError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # every .npz is a zip archive; anything else is not ours to parse
+            raise BodyNetError(f"{path}: not an .npz file (not a zip archive); write it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files if keys is None or k in keys}
@@ -56,12 +59,22 @@ def read_npz(path: str | os.PathLike, keys: Collection[str] | None = None) -> di
         raise BodyNetError(f"{path}: not a readable .npz file, it may be truncated ({e})") from None
 
 
+def _umask_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_file_mode()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; outputs get the usual umask-based mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
