@@ -154,3 +154,20 @@ def test_cuda_matches_cpu():
     a = rasterize(pts, faces, 30, 30)
     b = rasterize(pts.cuda(), faces.cuda(), 30, 30)
     assert (a.face_index == b.face_index.cpu()).float().mean() > 0.999
+
+
+def test_gradients_of_barycentrics_and_depth():
+    # away from edges the face under each pixel is fixed: weights and depth are smooth in the points
+    rng = np.random.default_rng(6)
+    pts = torch.tensor([[[1.3, 0.7, 2.0], [10.6, 2.2, 3.0], [3.1, 9.4, 2.5], [11.2, 10.1, 4.0]]], dtype=torch.float64)
+    pts = pts + torch.from_numpy(rng.normal(0, 0.05, pts.shape))
+    faces = torch.tensor([[0, 1, 2], [1, 3, 2]])
+    attr = torch.from_numpy(rng.normal(size=(4, 2)))
+
+    def f(p):
+        frag = rasterize(p, faces, 12, 12)
+        m = frag.mask
+        return torch.cat([interpolate(frag, faces, attr)[m].ravel(), frag.depth[m]])
+
+    pts.requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (pts,), eps=1e-7, atol=1e-5)

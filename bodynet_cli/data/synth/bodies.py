@@ -42,12 +42,12 @@ def sample_orientation(rng: np.random.Generator, tilt_deg: float = 8.0) -> np.nd
 
     The model is Y-up facing +Z; (π, 0, 0) stands it upright facing an OpenCV camera. On top of that:
     a uniform turn about the camera's vertical (y) axis, then tilts about the camera's x axis (like a
-    camera looking slightly down or up) and z axis (roll), normal with ``tilt_deg`` / 2 deviation,
-    clipped at 2σ.
+    camera looking slightly down or up) and z axis (roll), normal with deviations ``tilt_deg`` / 2 and
+    ``tilt_deg`` / 4, clipped at 2σ (so at most ``tilt_deg`` and half of it).
     """
     upright = Rotation.from_rotvec([np.pi, 0.0, 0.0])
     yaw = Rotation.from_rotvec([0.0, rng.uniform(0, 2 * np.pi), 0.0])
-    pitch, roll = np.clip(rng.normal(0, 1, 2), -2, 2) * np.deg2rad([tilt_deg, tilt_deg / 2])
+    pitch, roll = np.clip(rng.normal(0, 1, 2), -2, 2) * np.deg2rad([tilt_deg / 2, tilt_deg / 4])
     tilt = Rotation.from_rotvec([pitch, 0.0, 0.0]) * Rotation.from_rotvec([0.0, 0.0, roll])
     return (tilt * yaw * upright).as_rotvec()
 

@@ -45,14 +45,16 @@ def sample_camera(rng: np.random.Generator, s: CameraSettings) -> tuple[Camera, 
     return Camera(float(f), float(cx), float(cy), float(z0)), pelvis
 
 
-def sample_crop(rng: np.random.Generator, uv: np.ndarray, size: int, s: CameraSettings) -> Crop:
+def sample_crop(rng: np.random.Generator, uv: np.ndarray, size: int, s: CameraSettings,
+                min_side: float = 0.0) -> Crop:
     """The square crop around projected body points ``uv`` (V, 2) original pixels, resized to ``size``.
 
-    The side is ``crop_scale`` × the larger side of the points' box, jittered; the centre moves by
-    at most ``centre_jitter`` of that side, so the whole body stays inside the crop.
+    The side is ``crop_scale`` × the larger side of the points' box, jittered, and at least
+    ``min_side``; the centre moves by at most ``centre_jitter`` of the box side, so the whole body
+    stays inside the crop.
     """
     lo, hi = uv.min(0), uv.max(0)
     box = float((hi - lo).max())
-    side = s.crop_scale * box * rng.uniform(*s.crop_jitter)
+    side = max(s.crop_scale * box * rng.uniform(*s.crop_jitter), min_side)
     centre = (lo + hi) / 2 + rng.uniform(-1, 1, 2) * s.centre_jitter * box
     return Crop(float(centre[0] - side / 2), float(centre[1] - side / 2), float(side), int(size))

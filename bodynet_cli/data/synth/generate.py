@@ -46,7 +46,9 @@ class SynthSettings:
     seed: the dataset's seed; input_size: side of the saved image and segmentation (pixels);
     voxel_res: R of ``voxels`` and ``part_voxels``; pose_spread: perturbation scale of the base poses;
     p_extreme: share of extreme-shape bodies; tilt_deg: body tilt range; p_photo: share of photograph
-    backgrounds; p_occluder: share of images with occluders; camera: the camera's random ranges.
+    backgrounds; p_occluder: share of images with occluders; supersample: body colour samples per pixel
+    side (anti-aliasing; the segmentation is always the label at the pixel centre); camera: the camera's
+    random ranges.
     """
 
     seed: int = 0
@@ -57,6 +59,7 @@ class SynthSettings:
     tilt_deg: float = 8.0
     p_photo: float = 0.6
     p_occluder: float = 0.2
+    supersample: int = 2
     camera: CameraSettings = field(default_factory=CameraSettings)
 
     @classmethod
@@ -113,6 +116,31 @@ class SynthGenerator:
         # decided once: a closed body model is voxelized by plain column parity
         self.closed = check_watertight(self.faces_np, body.v_template).closed
 
+    def _composite(self, vertices: torch.Tensor, camera: Camera, crop: Crop, frag: Fragments, outfit, lighting,
+                   face_region: np.ndarray, background: np.ndarray) -> np.ndarray:
+        """The shaded body over ``background`` (N, N, 3) float32, anti-aliased by rendering the body at
+        ``supersample``² samples per pixel and averaging colour and coverage."""
+        N, ss = background.shape[0], self.settings.supersample
+        if ss > 1:
+            frag = render_fragments(vertices, self.faces, camera, crop, N * ss)
+        fi = frag.face_index[0].numpy()
+        fg = fi >= 0
+        normals = interpolate(frag, self.faces, vertex_normals(vertices, self.faces))[0].numpy()[fg]
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+        rest_points = interpolate(frag, self.faces, self.rest)[0].numpy()[fg]
+        regions = face_region[fi[fg]]
+        albedo = np.zeros((len(regions), 3), np.float32)
+        for r, tex in enumerate(outfit.textures):
+            m = regions == r
+            if m.any():
+                albedo[m] = evaluate_texture(tex, rest_points[m])
+        body = np.zeros((N * ss, N * ss, 3), np.float32)
+        body[fg] = shade(albedo, normals, lighting)
+        # box filter: coverage-weighted mean colour of the body in each output pixel
+        cover = fg.reshape(N, ss, N, ss).mean((1, 3), dtype=np.float32)[..., None]
+        colour = body.reshape(N, ss, N, ss, 3).mean((1, 3))
+        return background * (1 - cover) + colour
+
     def _rng(self, index: int, stream: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.settings.seed, index, stream]))
 
@@ -129,11 +157,15 @@ class SynthGenerator:
         t = lambda a: torch.as_tensor(a, dtype=torch.float32)[None]  # noqa: E731
         out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose))
         transl = pelvis - out.joints[0, 0].double().numpy()
-        out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose), t(transl))
-        vertices, joints16 = out.vertices, out.joints16  # (1, V, 3), (1, 16, 3) camera metres
+        # the model adds transl last (v = LBS + transl): the same as posing again with it
+        vertices, joints16 = out.vertices + t(transl)[:, None], out.joints16 + t(transl)[:, None]  # camera metres
         # the alignment is used exactly as it is stored (float32), so files reproduce the grids
         camera = Camera.from_array(Camera(camera.f, camera.cx, camera.cy, float(joints16[0, PELVIS, 2])).to_array())
-        crop = Crop.from_array(sample_crop(rng, project(vertices[0].double().numpy(), camera), N, s.camera).to_array())
+        # the grid spans Z0·S/f metres in depth: a body reaching far towards or away from the camera (a
+        # side view of a stride) gets a larger crop, so its voxels stay inside the grid (5 % margin)
+        v = vertices[0].double().numpy()
+        min_side = 2.1 * float(np.abs(v[:, 2] - camera.z0).max()) * camera.f / camera.z0
+        crop = Crop.from_array(sample_crop(rng, project(v, camera), N, s.camera, min_side).to_array())
 
         # render: visible faces, the label buffer, shaded clothing over a background
         frag = render_fragments(vertices, self.faces, camera, crop, N)
@@ -147,17 +179,7 @@ class SynthGenerator:
         lighting = sample_lighting(rng)
         face_region = face_majority(vertex_regions(self.layout, outfit), self.faces_np)
         background, bg_kind = sample_background(rng, N, s.p_photo)
-        image = background.copy()
-        normals = interpolate(frag, self.faces, vertex_normals(vertices, self.faces))[0].numpy()[fg]
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
-        rest_points = interpolate(frag, self.faces, self.rest)[0].numpy()[fg]
-        regions = face_region[fi[fg]]
-        albedo = np.zeros((len(regions), 3), np.float32)
-        for r, tex in enumerate(outfit.textures):
-            m = regions == r
-            if m.any():
-                albedo[m] = evaluate_texture(tex, rest_points[m])
-        image[fg] = shade(albedo, normals, lighting)
+        image = self._composite(vertices, camera, crop, frag, outfit, lighting, face_region, background)
 
         rng = self._rng(index, _IMAGE)
         n_occluders = add_occluders(rng, image, fg) if rng.random() < s.p_occluder else 0
