@@ -104,8 +104,6 @@ def predict(
     Exit code 3 when any image failed (they are listed), 0 otherwise. Under
     `torchrun --nproc-per-node N -m bodynet_cli predict ...` the images are shared among the processes.
     """
-    import torch
-
     from bodynet_cli import __version__
     from bodynet_cli.cli.common import resolve_device
     from bodynet_cli.io.images import discover_images
@@ -115,13 +113,11 @@ def predict(
     from bodynet_cli.predict.infer import Predictor
     from bodynet_cli.predict.outputs import split_collisions, write_failures_csv, write_joints_json
     from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.train.distributed import init_distributed, local_device, shutdown_distributed
 
     if boxes is not None and crop == CropMode.full:
         raise BodyNetError("--boxes and --crop full exclude each other; pick one")
-    ranks = distributed.ranks_from_env()
     dev = resolve_device(device)
-    if dev.type == "cuda" and ranks.world > 1:
-        dev = torch.device("cuda", ranks.local_rank)
     if precision == Precision.bf16 and dev.type != "cuda":
         console.print("[yellow]warning:[/yellow] --precision bf16 on CPU is slow on most CPUs")
     opts = PredictOptions(
@@ -143,13 +139,14 @@ def predict(
         raise BodyNetError(f"no image files found in {' '.join(inputs)}")
     n_images = len(items)
     items, failures = split_collisions(items)
+    ranks = init_distributed(dev)
+    dev = local_device(dev, ranks)  # each torchrun process takes the GPU of its LOCAL_RANK
     loaded = load_checkpoint(_checkpoint_dir(checkpoint), dev)
     predictor = Predictor(loaded.model, dev, precision.value)
     cfg = loaded.config
     meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
             "checkpoint_sha256": loaded.sha256}
     out.mkdir(parents=True, exist_ok=True)
-    distributed.init(ranks, dev.type)
     mine = distributed.shard(items, ranks)
     show = ranks.is_main and is_tty()
     from tqdm import tqdm
@@ -161,7 +158,8 @@ def predict(
     warnings = distributed.gather_lists(report.warnings, ranks)
     done = sum(distributed.gather_lists([report.done], ranks))
     skipped = sum(distributed.gather_lists([report.skipped], ranks))
-    distributed.finish(ranks)  # every rank's files are written before rank 0 lists them
+    distributed.barrier(ranks)  # every rank's files are written before rank 0 lists them
+    shutdown_distributed(ranks)
     if interrupted:
         if ranks.is_main:
             console.print(f"interrupted: {done} images written this run, every file complete; "

@@ -18,7 +18,6 @@ from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 
 JOINTS_JSON = "joints.json"
 FAILURES_CSV = "failures.csv"
-MESH_FORMATS = ("obj", "ply")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, lett
 from bodynet_cli.predict.infer import Prediction, Predictor
 from bodynet_cli.predict.outputs import OutputPaths, output_paths, write_mesh, write_png
 
-CROP_MODES = ("auto", "full", "boxes")
 PANEL_TILE = 256
 
 
