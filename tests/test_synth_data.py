@@ -176,3 +176,24 @@ def test_toy_body_is_closed():
 
     m = toy_body_model()
     assert check_watertight(m.faces, m.v_template).closed
+
+
+def test_failed_sample_is_reported_and_exit_3(tmp_path, toy_path, monkeypatch):
+    original = SynthGenerator.generate
+
+    def flaky(self, index):
+        if index == 1:
+            raise RuntimeError("boom")
+        return original(self, index)
+
+    monkeypatch.setattr(SynthGenerator, "generate", flaky)
+    out = tmp_path / "f"
+    res = CliRunner().invoke(app, ["synth", "--n", "3", "--out", str(out), "--body-model", str(toy_path)])
+    assert res.exit_code == 3, res.output
+    assert "boom" in res.output and sample_name(1) in res.output
+    index = json.loads((out / "index.json").read_text())
+    assert index["failed"] == [sample_name(1)] and sample_name(1) not in sum(index["splits"].values(), [])
+    monkeypatch.setattr(SynthGenerator, "generate", original)  # a rerun fills the gap
+    res = CliRunner().invoke(app, ["synth", "--n", "3", "--out", str(out), "--body-model", str(toy_path)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "index.json").read_text())["failed"] == []
