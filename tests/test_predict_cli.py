@@ -78,7 +78,7 @@ def test_examples_end_to_end_every_output_validates(tmp_path, ckpt):
         assert Image.open(out / f"{item.rel}.viz.png").size == (5 * 256, 256 + 16)
     doc = json.loads((out / "joints.json").read_text())
     assert len(doc["images"]) == len(items) and len(doc["joint_names"]) == NUM_JOINTS
-    first = doc["images"][f"{items[0].rel.parent / items[0].path.name}".lstrip("./")]
+    first = doc["images"][(items[0].rel.parent / items[0].path.name).as_posix()]
     s = load_sample(out / f"{items[0].rel}.npz")
     np.testing.assert_allclose(first["joints2d"], s.joints2d, atol=1e-3)
     assert (out / "failures.csv").read_text() == "image,reason\n"

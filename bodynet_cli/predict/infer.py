@@ -23,7 +23,7 @@ class Prediction:
     joints3d: float32 (J, 3) x, y original pixels (from the 3D-pose volume), z metres relative to the
         pelvis (from the depth bins, + away from the camera).
     segmentation: uint8 (H, W) classes over the crop, H = W = heatmap size.
-    voxel_probs: float32 (R, R, R) occupancy probabilities ``[z, y, x]``.
+    voxel_probs: float16 (R, R, R) occupancy probabilities ``[z, y, x]`` (as stored; half the transfer).
     part_voxels: uint8 (R, R, R) voxel-part labels, or None when the model has no part head.
     """
 
@@ -98,7 +98,7 @@ class Predictor:
         coords2d, score = decode_heatmaps(out.heatmaps[:, -1].float())
         coords3d, depth_m = decode_volume(out.volumes[:, -1].float(), cfg.depth_bins)
         seg = decode_segmentation(out.segm_logits[:, -1].float())
-        probs = torch.sigmoid(out.voxel_logits[:, -1].float())
+        probs = torch.sigmoid(out.voxel_logits[:, -1].float()).half()
         parts = None
         if out.part_voxel_logits is not None:
             parts = part_voxel_labels(out.part_voxel_logits[:, -1].float()).cpu().numpy()

@@ -122,9 +122,8 @@ def _batches(
 
 def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOptions, meta: dict) -> None:
     """Mesh and panel first, the NPZ last: an existing NPZ marks the image as done."""
-    # Threshold the stored float16 probabilities, so that voxels == voxel_probs > threshold in the file.
-    probs16 = pred.voxel_probs.astype(np.float16)
-    occupied = probs16 > opts.threshold
+    # Threshold the float16 probabilities that are stored, so voxels == voxel_probs > threshold in the file.
+    occupied = pred.voxel_probs > opts.threshold
     if paths.mesh is not None:
         from bodynet_cli.geometry.isosurface import isosurface
 
@@ -147,7 +146,7 @@ def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOpti
     }
     sample = Sample(
         voxels=occupied,
-        voxel_probs=probs16 if opts.save_probs else None,
+        voxel_probs=pred.voxel_probs if opts.save_probs else None,
         part_voxels=pred.part_voxels,
         joints2d=pred.joints2d,
         joints2d_score=pred.joints2d_score,
