@@ -197,3 +197,11 @@ def test_failed_sample_is_reported_and_exit_3(tmp_path, toy_path, monkeypatch):
     res = CliRunner().invoke(app, ["synth", "--n", "3", "--out", str(out), "--body-model", str(toy_path)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "index.json").read_text())["failed"] == []
+
+
+def test_no_mesh_option(tmp_path, toy_path):
+    res = CliRunner().invoke(app, ["synth", "--n", "1", "--out", str(tmp_path / "m"), "--body-model", str(toy_path),
+                                   "--no-mesh"])
+    assert res.exit_code == 0, res.output
+    s = load_sample(tmp_path / "m" / "labels" / f"{sample_name(0)}.npz")
+    assert s.vertices is None and s.faces is None and s.betas is not None and s.voxels is not None

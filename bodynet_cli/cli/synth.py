@@ -19,6 +19,9 @@ def synth(
     seed: SeedOpt = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
     body_model: BodyModelOpt = None,
+    mesh: Annotated[bool, typer.Option(
+        "--mesh/--no-mesh", help="Store the body mesh (vertices, faces) in each label file; --no-mesh makes "
+        "files about 25x smaller (the body parameters still define the mesh).")] = True,
 ) -> None:
     """Render N synthetic people (random shape, pose, clothing, light, background) into OUT/images/*.png,
     with ground truth in OUT/labels/*.npz (joints, segmentation, voxels, body parameters, camera) and
@@ -32,7 +35,7 @@ def synth(
                   console=console, disable=not is_tty()) as progress:
         task = progress.add_task("synth", total=n)
         report = write_dataset(out, n, config_name=config, seed=seed, workers=workers, body_model=body_model,
-                               on_progress=lambda k: progress.advance(task, k))
+                               mesh=mesh, on_progress=lambda k: progress.advance(task, k))
     console.print(f"{report.written} written, {report.skipped} already there, {len(report.failures)} failed "
                   f"-> {out}/index.json")
     finish_batch(report.failures, n, "samples")

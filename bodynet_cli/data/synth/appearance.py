@@ -183,6 +183,11 @@ def evaluate_texture(tex: Texture, points: np.ndarray) -> np.ndarray:
     return c1 * (1 - w[:, None]) + c2 * w[:, None]
 
 
+def _rounded(a: np.ndarray) -> list[float]:
+    """For ``meta``: float64 before rounding, or float32 values print as 0.9599999785423279."""
+    return [round(float(v), 3) for v in np.asarray(a).ravel()]
+
+
 @dataclass
 class Lighting:
     """Lambertian plus ambient: direction (3,) towards the light in camera axes, colours (3,)."""
@@ -192,8 +197,7 @@ class Lighting:
     ambient: np.ndarray
 
     def describe(self) -> dict:
-        return {"direction": np.round(self.direction, 3).tolist(), "light": np.round(self.light, 3).tolist(),
-                "ambient": np.round(self.ambient, 3).tolist()}
+        return {"direction": _rounded(self.direction), "light": _rounded(self.light), "ambient": _rounded(self.ambient)}
 
 
 def sample_lighting(rng: np.random.Generator) -> Lighting:
@@ -260,7 +264,7 @@ def corrupt(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, di
     out = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     if blur > 0:
         out = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(blur)))
-    return out, {"gain": np.round(gain, 3).tolist(), "contrast": round(float(contrast), 3),
+    return out, {"gain": _rounded(gain), "contrast": round(float(contrast), 3),
                  "brightness": round(float(brightness), 3), "blur": round(blur, 3), "noise": round(noise, 4)}
 
 

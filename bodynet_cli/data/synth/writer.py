@@ -76,8 +76,9 @@ def _init_worker(body_model_path: str, settings_json: str, threads: int = 1) -> 
     _generator = SynthGenerator(load_body_model(body_model_path), SynthSettings(**d))
 
 
-def _make(out: str, indices: list[int]) -> list[tuple[int, str | None]]:
-    """Generate and write samples; returns (index, error message or None) for each."""
+def _make(out: str, indices: list[int], mesh: bool = True) -> list[tuple[int, str | None]]:
+    """Generate and write samples (without ``vertices``/``faces`` unless ``mesh``); returns
+    (index, error message or None) for each."""
     from bodynet_cli.io.sample import save_sample
 
     results = []
@@ -86,6 +87,8 @@ def _make(out: str, indices: list[int]) -> list[tuple[int, str | None]]:
         try:
             item = _generator.generate(i)
             item.sample.meta["image"] = f"images/{name}.png"
+            if not mesh:  # the body parameters and the body model still define the mesh exactly
+                item.sample.vertices = item.sample.faces = None
             atomic_write_bytes(Path(out) / "images" / f"{name}.png", png_bytes(item.image))
             save_sample(Path(out) / "labels" / f"{name}.npz", item.sample)
             results.append((i, None))
@@ -136,12 +139,13 @@ def write_index(out: Path, n: int, settings: dict, model_id: str, config_name: s
 
 
 def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", seed: int = 0, workers: int = 1,
-                  body_model: str | os.PathLike | None = None, chunk: int = 4,
+                  body_model: str | os.PathLike | None = None, mesh: bool = True, chunk: int = 4,
                   on_progress: Callable[[int], None] | None = None, **setting_changes) -> SynthReport:
     """Generate samples 0..n-1 into ``out`` (skipping complete ones) and write ``index.json``.
 
     config_name: the model configuration whose input size and voxel resolution the data take;
     workers: processes (1 = in this process); body_model: SMPL-format file (default: the usual look-up);
+    mesh: store ``vertices`` and ``faces`` (about 95 % of a label file's bytes);
     on_progress: called with the number of samples finished (written, skipped or failed) since the
     last call; setting_changes: ``SynthSettings`` fields to override.
     """
@@ -189,7 +193,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
         try:
             _init_worker(model_path, json.dumps(settings_dict))
             for part in _chunks(todo, chunk):
-                collect(_make(str(out), part))
+                collect(_make(str(out), part, mesh))
         finally:
             torch.set_num_threads(threads)
     elif todo:
@@ -200,7 +204,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(model_path, json.dumps(settings_dict))) as pool:
-            futures = [pool.submit(_make, str(out), part) for part in _chunks(todo, chunk)]
+            futures = [pool.submit(_make, str(out), part, mesh) for part in _chunks(todo, chunk)]
             try:
                 for fut in as_completed(futures):
                     collect(fut.result())
