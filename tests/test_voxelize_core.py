@@ -50,11 +50,11 @@ def centres(res: int) -> np.ndarray:
     return np.stack([x, y, z], -1)
 
 
-def parity_reference(vertices: np.ndarray, faces: np.ndarray, res: int) -> np.ndarray:
-    """Inside (odd winding number) at every voxel centre; fails if a centre lies on the surface."""
+def inside_reference(vertices: np.ndarray, faces: np.ndarray, res: int) -> np.ndarray:
+    """Non-zero winding number at every voxel centre; fails if a centre lies on the surface."""
     w = winding_number(centres(res).reshape(-1, 3), vertices, faces)
     assert np.abs(w - np.round(w)).max() < 1e-6, "a voxel centre lies on the surface: pick another mesh"
-    return (np.round(np.abs(w)).astype(int) % 2 == 1).reshape(res, res, res)
+    return (np.round(w) != 0).reshape(res, res, res)
 
 
 def clip_touches(tri: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
@@ -106,7 +106,7 @@ def test_matches_winding_number_on_random_meshes(seed):
     res = int(rng.integers(12, 20))
     v, f = random_star_mesh(rng, res)
     got = voxelize_grid(torch.from_numpy(v), f, res).numpy()
-    ref = parity_reference(v, f, res)
+    ref = inside_reference(v, f, res)
     assert ref.sum() > 50
     np.testing.assert_array_equal(got, ref)
 
@@ -122,7 +122,7 @@ def test_ties_resolved_like_an_infinitesimal_shift():
         shifted = v - np.array([1e-6, 1e-12, 0.0])
         got_shifted = voxelize_grid(torch.from_numpy(shifted), f, 16).numpy()
         np.testing.assert_array_equal(got, got_shifted)
-        np.testing.assert_array_equal(got_shifted, parity_reference(shifted, f, 16))
+        np.testing.assert_array_equal(got_shifted, inside_reference(shifted, f, 16))
 
 
 def test_batch_equals_single_meshes(rng):
@@ -132,6 +132,36 @@ def test_batch_equals_single_meshes(rng):
     assert got.shape == (3, 16, 16, 16) and got.dtype == torch.bool
     for b in range(3):
         np.testing.assert_array_equal(got[b].numpy(), voxelize_grid(torch.from_numpy(batch[b]), f, 16).numpy())
+
+
+def test_self_intersecting_mesh_is_the_union():
+    # Two overlapping spheres in one mesh (like a posed body's intersecting limbs): the winding number
+    # fills the overlap, where crossing parity would leave a hollow.
+    a = trimesh.creation.icosphere(subdivisions=2, radius=6.0)
+    c0, c1 = np.array([7.2, 10.1, 9.7]), np.array([12.4, 10.1, 10.3])
+    v = np.concatenate([a.vertices + c0, a.vertices + c1])
+    f = np.concatenate([a.faces, a.faces + len(a.vertices)])
+    assert check_watertight(f, v).oriented
+    occ = voxelize_grid(torch.tensor(v), f, 20).numpy()
+    np.testing.assert_array_equal(occ, inside_reference(v, f, 20))
+    d0, d1 = (np.linalg.norm(centres(20) - c, axis=-1) for c in (c0, c1))
+    assert occ[(d0 < 5.5) & (d1 < 5.5)].all()  # the overlap is solid
+    assert iou(occ, (d0 < 6) | (d1 < 6)) >= 0.9
+
+
+def test_misoriented_closed_mesh_uses_parity(rng):
+    # Randomly flipped faces: closed but not oriented. Parity still gives the solid (it does not
+    # self-intersect): compare with the winding number of the correctly oriented mesh.
+    v, f = random_star_mesh(rng, 16)
+    flipped = f.copy()
+    sel = rng.random(len(f)) < 0.3
+    flipped[sel] = flipped[sel][:, ::-1]
+    report = check_watertight(flipped, v)
+    assert report.closed and report.watertight and not report.oriented and report.misoriented_edges > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = voxelize_grid(torch.from_numpy(v), flipped, 16).numpy()
+    np.testing.assert_array_equal(got, inside_reference(v, f, 16))
 
 
 def test_hand_checked_box_axis_order():
@@ -239,7 +269,7 @@ def test_camera_space_matches_winding_number(seed):
     got = voxelize_camera(torch.from_numpy(v_cam), f, CAM, CROP, res).numpy()
     w = winding_number(grid_to_camera(centres(res).reshape(-1, 3), CAM, CROP, res), v_cam, f)
     assert np.abs(w - np.round(w)).max() < 1e-6
-    ref = (np.round(np.abs(w)) % 2 == 1).reshape(res, res, res)
+    ref = (np.round(w) != 0).reshape(res, res, res)
     np.testing.assert_array_equal(got, ref)
 
 

@@ -138,7 +138,8 @@ def _voxelize_one(path: Path, item: _Input, res: int, conservative: bool, margin
         "tool": f"bodynet {__version__} voxelize", "input": str(path), "res": res, "conservative": conservative,
         "mesh": {"vertices": len(item.vertices), "faces": len(item.faces), "watertight": report.watertight,
                  "closed": report.closed, "topology": report.describe()},
-        "inside_test": "column parity" if report.closed else "3-axis ray voting (mesh not closed)",
+        "inside_test": "winding number" if report.oriented else "crossing parity (faces not consistently oriented)"
+        if report.closed else "3-axis ray voting (mesh not closed)",
     }
     if item.body_model:
         meta["body_model"] = item.body_model
@@ -149,14 +150,14 @@ def _voxelize_one(path: Path, item: _Input, res: int, conservative: bool, margin
         warnings.simplefilter("ignore", OpenMeshWarning)  # reported below from the report, once
         if item.camera is not None:
             camera, crop = Camera.from_array(item.camera), Crop.from_array(item.crop)
-            occ = voxelize_camera(v, f, camera, crop, res, conservative=conservative, closed=report.closed)
+            occ = voxelize_camera(v, f, camera, crop, res, conservative=conservative, closed=None)
             v_grid = camera_to_grid(v.double(), camera, crop, res)
             sample.camera, sample.crop = camera.to_array(), crop.to_array()
             meta["alignment"] = "camera"
         else:
             t = fit_transform(item.vertices, res, margin=margin)
             v_grid = t.apply(v.double())
-            occ = voxelize_grid(v_grid.float(), f, res, conservative=conservative, closed=report.closed)
+            occ = voxelize_grid(v_grid.float(), f, res, conservative=conservative, closed=None)
             sample.fit_transform = t.to_array()
             meta.update(alignment="fit", fit_axes="x,y,z", fit_margin=margin)
     if not report.closed:

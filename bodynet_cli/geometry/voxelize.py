@@ -21,6 +21,10 @@ axes, so grid-axis columns are P-axis lines and grid voxels are P-space boxes:
   that equals grid z to first order at the pelvis depth. (X, Y, Z) → (X/Z, Y/Z, −1/Z) is projective,
   so straight camera-space triangles stay straight in P, and the interpolated crossing depth is exact.
 
+Inside rule. For a closed, consistently oriented mesh (the body model) crossings are signed by the
+triangle's facing and a voxel is inside where the running sum, the winding number, is non-zero: the
+union of overlapping parts, so a posed body whose limbs intersect has no hollow where they overlap. A
+closed mesh without a consistent orientation uses parity (exact when it does not self-intersect).
 Meshes that are not closed (an edge used by an odd number of faces) make parity wrong along the columns
 through a hole. ``check_watertight`` detects them; the voxelizer then warns (``OpenMeshWarning``) and
 uses ray voting: parity along all three axes, each axis voting only where its column crosses the
@@ -124,7 +128,8 @@ class WatertightReport:
     """Topology of a triangle mesh, after welding vertices with identical coordinates.
 
     boundary_edges: edges used by one face; nonmanifold_edges: by three or more; odd_edges: by an odd
-    number (what breaks parity); degenerate_faces: faces repeating a vertex (ignored).
+    number (what breaks parity); misoriented_edges: edges of two faces that traverse them in the same
+    direction (the faces' orientations disagree); degenerate_faces: faces repeating a vertex (ignored).
     """
 
     n_vertices: int
@@ -133,6 +138,7 @@ class WatertightReport:
     boundary_edges: int
     nonmanifold_edges: int
     odd_edges: int
+    misoriented_edges: int
     degenerate_faces: int
 
     @property
@@ -148,6 +154,11 @@ class WatertightReport:
     def watertight(self) -> bool:
         """Closed and manifold: every edge is used by exactly two faces."""
         return not self.empty and self.boundary_edges == 0 and self.nonmanifold_edges == 0
+
+    @property
+    def oriented(self) -> bool:
+        """Watertight with consistently oriented faces: the winding-number rule applies."""
+        return self.watertight and self.misoriented_edges == 0
 
     def describe(self) -> str:
         if self.empty:
@@ -176,9 +187,12 @@ def check_watertight(faces, vertices=None) -> WatertightReport:
     degenerate = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 2] == f[:, 0])
     f = f[~degenerate]
     if len(f) == 0:
-        return WatertightReport(n_vertices, len(degenerate), 0, 0, 0, 0, int(degenerate.sum()))
-    e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(e[:, 0] * (int(e.max()) + 1) + e[:, 1], return_counts=True)
+        return WatertightReport(n_vertices, len(degenerate), 0, 0, 0, 0, 0, int(degenerate.sum()))
+    directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    base = int(f.max()) + 1
+    e = np.sort(directed, axis=1)
+    _, counts = np.unique(e[:, 0] * base + e[:, 1], return_counts=True)
+    _, directed_counts = np.unique(directed[:, 0] * base + directed[:, 1], return_counts=True)
     return WatertightReport(
         n_vertices=n_vertices,
         n_faces=len(degenerate),
@@ -186,6 +200,7 @@ def check_watertight(faces, vertices=None) -> WatertightReport:
         boundary_edges=int((counts == 1).sum()),
         nonmanifold_edges=int((counts > 2).sum()),
         odd_edges=int((counts % 2 == 1).sum()),
+        misoriented_edges=int((directed_counts > 1).sum()),
         degenerate_faces=int(degenerate.sum()),
     )
 
@@ -274,13 +289,14 @@ def _chunks(counts: torch.Tensor):
             return
 
 
-def _column_parity(P: torch.Tensor, faces: torch.Tensor, space: _Space, axis: int):
-    """Crossing parity along columns parallel to P-axis ``axis`` (0 = x, 1 = y, 2 = z).
+def _column_crossings(P: torch.Tensor, faces: torch.Tensor, space: _Space, axis: int, signed: bool):
+    """Crossings along columns parallel to P-axis ``axis`` (0 = x, 1 = y, 2 = z).
 
-    P: (B, V, 3) working-space vertices; faces: long (F, 3).
-    Returns ``(inside, odd)``: bool (B, R, R, R) ``[z, y, x]``, True where the number of crossings at or
-    below the voxel centre (along ``axis``) is odd; and bool of the same rank, size 1 along ``axis``,
-    True for columns whose total number of crossings is odd (a hole or an open mesh).
+    P: (B, V, 3) working-space vertices; faces: long (F, 3). ``signed``: winding numbers (crossings
+    signed by the triangle's facing) instead of crossing parity.
+    Returns ``(inside, leaks)``: bool (B, R, R, R) ``[z, y, x]``, True where the winding number (or
+    parity) of the crossings at or below the voxel centre (along ``axis``) is non-zero; and bool of the
+    same rank, size 1 along ``axis``, True for columns whose total is non-zero (a hole or an open mesh).
     """
     B, R = P.shape[0], space.centres.shape[1]
     device = P.device
@@ -316,8 +332,8 @@ def _column_parity(P: torch.Tensor, faces: torch.Tensor, space: _Space, axis: in
     shape = [B, R, R, R]  # parity buffer [b, z, y, x] with one slot past the last centre along `axis`
     shape[3 - axis] = R + 1
     strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1]
-    # uint8 wraps at 256, which keeps the parity; it is all the column sums need.
-    parity = torch.zeros(int(np.prod(shape)), dtype=torch.uint8, device=device)
+    # 8-bit sums wrap at 256, which keeps parity and small winding numbers: all the columns need.
+    acc = torch.zeros(int(np.prod(shape)), dtype=torch.int8 if signed else torch.uint8, device=device)
     for sl in _chunks(nu * nv):
         t, iu, iv = _enumerate(nu[sl], nv[sl])
         g = per_tri[sl][t]
@@ -328,21 +344,20 @@ def _column_parity(P: torch.Tensor, faces: torch.Tensor, space: _Space, axis: in
         e = (du * (pv[:, None] - lo_v) - dv * (pu[:, None] - lo_u)) * flip  # (N, 3) edge functions
         s = torch.where(e != 0, torch.sign(e), tie)
         hit = ((s[:, 0] == s[:, 1]) & (s[:, 1] == s[:, 2])).nonzero().squeeze(1)
-        e, dd = e[hit], dd[hit]
+        e, dd, facing = e[hit], dd[hit], s[hit, 0]
         # Barycentric weight of corner j is the edge function of the opposite edge (j+1 -> j+2).
         depth = (e[:, 1] * dd[:, 0] + e[:, 2] * dd[:, 1] + e[:, 0] * dd[:, 2]) / e.sum(1)
         k0 = torch.searchsorted(cd, depth, side="left")  # first centre at or beyond the crossing
         flat = batch[sl][t[hit]] * strides[0] + k0 * strides[3 - axis] + iu[hit] * strides[3 - a1] \
             + iv[hit] * strides[3 - a2]
-        parity.index_add_(0, flat, torch.ones_like(flat, dtype=torch.uint8))
-    # Prefix XOR along the column, one slice at a time: contiguous work, unlike cumsum over a middle
-    # dimension (which torch runs several times slower on CPU).
-    parity = (parity & 1).view(shape)
+        acc.index_add_(0, flat, facing.to(torch.int8) if signed else torch.ones_like(flat, dtype=torch.uint8))
+    # Prefix sum (or XOR) along the column, one slice at a time: contiguous work, unlike cumsum over a
+    # middle dimension (which torch runs several times slower on CPU).
+    acc = acc.view(shape) if signed else (acc & 1).view(shape)
     for k in range(1, R + 1):
-        parity.select(3 - axis, k).bitwise_xor_(parity.select(3 - axis, k - 1))
-    inside = parity.narrow(3 - axis, 0, R).bool()
-    odd = parity.narrow(3 - axis, R, 1).bool()
-    return inside, odd
+        prev, cur = acc.select(3 - axis, k - 1), acc.select(3 - axis, k)
+        cur.add_(prev) if signed else cur.bitwise_xor_(prev)
+    return acc.narrow(3 - axis, 0, R) != 0, acc.narrow(3 - axis, R, 1) != 0
 
 
 def _surface_voxels(P: torch.Tensor, faces: torch.Tensor, space: _Space) -> torch.Tensor:
@@ -391,21 +406,22 @@ def _voxelize(P: torch.Tensor, faces: torch.Tensor, space: _Space, conservative:
     B, R = P.shape[0], space.centres.shape[1]
     if len(faces) == 0 or P.shape[1] == 0:
         return torch.zeros(B, R, R, R, dtype=torch.bool, device=P.device)
+    rule = "winding" if closed else "voting"
     if closed is None:
         report = check_watertight(faces, weld_vertices)
-        closed = report.closed
-        if not closed:
+        rule = "winding" if report.oriented else "parity" if report.closed else "voting"
+        if rule == "voting":
             warnings.warn(f"mesh is not closed ({report.describe()}); occupancy is by 3-axis ray voting, which "
                           "fills small holes only", OpenMeshWarning, stacklevel=3)
-    if closed:
-        occ, _ = _column_parity(P, faces, space, axis=2)
+    if rule != "voting":
+        occ, _ = _column_crossings(P, faces, space, axis=2, signed=rule == "winding")
     else:
         votes_in = torch.zeros(B, R, R, R, dtype=torch.int8, device=P.device)
         votes_out = torch.zeros_like(votes_in)
         for axis in range(3):
-            inside, odd = _column_parity(P, faces, space, axis)
-            votes_in += inside & ~odd
-            votes_out += ~inside & ~odd
+            inside, leaks = _column_crossings(P, faces, space, axis, signed=False)
+            votes_in += inside & ~leaks
+            votes_out += ~inside & ~leaks
         occ = votes_in > votes_out
     if conservative:
         occ |= _surface_voxels(P, faces, space)
@@ -435,8 +451,10 @@ def voxelize_grid(vertices_grid, faces, res: int, conservative: bool = False,
 
     vertices_grid: (V, 3) or (B, V, 3) float (x, y, z) grid coordinates (the B meshes share ``faces``);
     faces: int (F, 3); res: R; conservative: also mark every voxel the surface touches (binvox-like);
-    closed: True skips the watertightness check (the caller knows, e.g. the body model), False forces
-    ray voting, None checks and warns (``OpenMeshWarning``) when the mesh is not closed.
+    closed: None checks the topology (``check_watertight``) and picks the inside rule: winding number for
+    oriented watertight meshes, parity for other closed ones, ray voting with an ``OpenMeshWarning`` for
+    open ones. True skips the check and uses the winding number: pass it only for meshes known to be
+    closed and consistently oriented (``report.oriented``, e.g. the body model). False forces ray voting.
     Returns bool (R, R, R) or (B, R, R, R) ``[z, y, x]``, on the vertices' device. Computed in the
     vertices' floating dtype (float64 input gives float64 arithmetic).
     """
