@@ -108,7 +108,7 @@ def test_textures_shading_corruption_in_range(rng):
                                        atol=1e-6)
     assert kinds == {"plain", "stripes", "checks", "noise"}
     img, info = corrupt(rng, rng.random((32, 32, 3)).astype(np.float32))
-    assert img.dtype == np.uint8 and img.shape == (32, 32, 3) and set(info) >= {"blur", "noise", "gain"}
+    assert img.dtype == np.uint8 and img.shape == (32, 32, 3) and set(info) >= {"blur", "noise", "gain", "jpeg_quality"}
 
 
 def test_backgrounds_photos_and_procedural():

@@ -246,10 +246,13 @@ def add_occluders(rng: np.random.Generator, image: np.ndarray, body_mask: np.nda
 
 
 def corrupt(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Camera-like corruptions of a float32 (H, W, 3) image in [0, 1]: colour jitter, blur, noise.
+    """Camera-like corruptions of a float32 (H, W, 3) image in [0, 1]: colour jitter, blur, noise, and
+    sometimes JPEG artefacts (photos met at test time are mostly JPEGs).
 
     Returns ``(uint8 (H, W, 3), what was done)``.
     """
+    import io
+
     from PIL import Image, ImageFilter
 
     gain = rng.uniform(0.9, 1.1, 3).astype(np.float32)
@@ -259,12 +262,16 @@ def corrupt(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, di
     image = np.clip(image * gain, 0, 1)
     blur = float(rng.uniform(0.3, 1.2)) if rng.random() < 0.5 else 0.0
     noise = float(rng.uniform(0, 0.025))
+    jpeg = int(rng.integers(40, 96)) if rng.random() < 0.3 else 0
     if noise > 0:
         image = image + rng.normal(0, noise, image.shape).astype(np.float32)
     out = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     if blur > 0:
         out = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(blur)))
+    if jpeg:
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=jpeg)
+        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
     return out, {"gain": _rounded(gain), "contrast": round(float(contrast), 3),
-                 "brightness": round(float(brightness), 3), "blur": round(blur, 3), "noise": round(noise, 4)}
-
-
+                 "brightness": round(float(brightness), 3), "blur": round(blur, 3), "noise": round(noise, 4),
+                 "jpeg_quality": jpeg}
