@@ -4,13 +4,14 @@ Unlike ``binvox`` (which also marks every voxel the surface touches, then fills)
 volume-accurate: occupancy is decided at voxel centres only. ``conservative=True`` adds the voxels the
 surface touches (an exact triangle/box overlap test), which is what ``binvox`` produces.
 
-How: column parity. Every column of voxel centres along one grid axis is a straight line; its
+How: column crossings. Every column of voxel centres along one grid axis is a straight line; its
 crossings with the triangles are found by a 2D point-in-triangle test and barycentric interpolation of
-the depth, scattered into the column at the first voxel centre at or beyond the crossing, and a
-cumulative sum's parity gives inside/outside. Ties (a column exactly through an edge or a vertex) are
-resolved by symbolic perturbation: the column is treated as moved by an infinitesimal (δ, δ²) step in
-its plane, and each edge's side test is computed once from its endpoints in a canonical order, so two
-triangles sharing an edge always agree and every crossing is counted exactly once.
+the depth, scattered into the column at the first voxel centre at or beyond the crossing, and a running
+sum along the column gives inside/outside (see the inside rule below). Ties (a column exactly through
+an edge or a vertex) are resolved by symbolic perturbation: the column is treated as moved by an
+infinitesimal (δ, δ²) step in its plane, and each edge's side test is computed once from its endpoints
+in a canonical order, so two triangles sharing an edge always agree and every crossing is counted
+exactly once.
 
 Spaces. The maths runs in a *working space* P whose axes are monotone per-axis functions of the grid
 axes, so grid-axis columns are P-axis lines and grid voxels are P-space boxes:
@@ -258,7 +259,7 @@ def _camera_to_working(vertices_cam: torch.Tensor, camera: Camera, crop: Crop, r
 
 
 # ----------------------------------------------------------------------------------------------------
-# Column parity
+# Column crossings
 # ----------------------------------------------------------------------------------------------------
 
 
