@@ -127,13 +127,14 @@ def test_body_parameters_in_bodynet_space_with_parts(tmp_path, toy_model, rng):
 
 
 def test_body_parameters_without_camera_use_fit_mode(tmp_path, toy_model, rng):
-    write_npz(tmp_path / "p.npz", **_params(rng))
+    write_npz(tmp_path / "p.npz", **_params(rng), model=np.asarray("smpl_neutral@0123456789abcdef"))
     r = runner.invoke(app, ["voxelize", str(tmp_path / "p.npz"), "-o", str(tmp_path / "out"), "--res", "24",
                             "--body-model", str(toy_model)])
     assert r.exit_code == 0, r.output
     s = load_sample(tmp_path / "out" / "p.npz")
     assert s.meta["alignment"] == "fit" and s.camera is None and s.fit_transform is not None
     assert s.meta["body_model"].startswith("toy@")
+    assert "smpl_neutral@0123456789abcdef" in r.output and "--body-model" in r.output  # fitted with another model
     zyx = np.argwhere(s.voxels)
     assert zyx[:, 1].max() - zyx[:, 1].min() >= 18  # the body's height is the longest side
 

@@ -10,7 +10,16 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from bodynet_cli.cli.common import BodyModelOpt, DeviceOpt, OutDir, console, finish_batch, is_tty, user_errors
+from bodynet_cli.cli.common import (
+    BodyModelOpt,
+    DeviceOpt,
+    OutDir,
+    ResOpt,
+    console,
+    finish_batch,
+    is_tty,
+    user_errors,
+)
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
 
@@ -28,6 +37,7 @@ class _Input:
     camera: np.ndarray | None  # (4,) f, cx, cy, Z0
     crop: np.ndarray | None  # (4,) x0, y0, S, size
     body_model: str | None  # model id when the body model was used
+    notes: list[str]  # problems that still give a result, reported as warnings
 
 
 def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
@@ -77,6 +87,7 @@ def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
         raise BodyNetError(f"{path}: unsupported input; give {', '.join(_SUFFIXES)} files or folders of them")
     camera = crop = None
     model_id = None
+    notes: list[str] = []
     if path.suffix.lower() == ".npz":
         z = read_npz(path)
         camera = _vec(z, "camera", path, 4) if "camera" in z else None
@@ -90,6 +101,10 @@ def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
             out = model(**params, transl=transl, scale=scale)
             vertices, faces = out.vertices[0].numpy(), data.faces
             model_id = data.model_id
+            stored = str(np.asarray(z["model"])[()]) if "model" in z and z["model"].dtype.kind == "U" else ""
+            if stored and stored.split("@")[-1][:12] != data.sha256[:12]:
+                notes.append(f"its parameters are for body model {stored}, but {model_id} is in use; pass that "
+                             "model with --body-model")
         elif "vertices" in z and "faces" in z:
             vertices = np.asarray(z["vertices"], dtype=np.float64).reshape(-1, 3)
             faces = np.asarray(z["faces"], dtype=np.int64).reshape(-1, 3)
@@ -111,7 +126,7 @@ def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
                                "drop --parts for this file")
         labels = data.vertex_part7
         model_id = data.model_id
-    return _Input(vertices, faces, labels, camera, crop, model_id)
+    return _Input(vertices, faces, labels, camera, crop, model_id, notes)
 
 
 def _voxelize_one(path: Path, item: _Input, res: int, conservative: bool, margin: float, device,
@@ -160,6 +175,8 @@ def _voxelize_one(path: Path, item: _Input, res: int, conservative: bool, margin
             occ = voxelize_grid(v_grid.float(), f, res, conservative=conservative, closed=None)
             sample.fit_transform = t.to_array()
             meta.update(alignment="fit", fit_axes="x,y,z", fit_margin=margin)
+    for note in item.notes:
+        warn(note)
     if not report.closed:
         warn(f"mesh is not closed ({report.describe()}); occupancy comes from 3-axis ray voting, which fills "
              "small holes only")
@@ -180,7 +197,7 @@ def voxelize(
                                    show_default=False),
     ],
     out: OutDir,
-    res: Annotated[int, typer.Option("--res", min=8, help="Voxel grid resolution R (R³ voxels).")] = 128,
+    res: ResOpt = 128,
     parts: Annotated[
         bool, typer.Option("--parts", help="Also write 'part_voxels' (7 classes, nearest surface part); needs "
                            "inputs with the body model's topology.")
