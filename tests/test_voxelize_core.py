@@ -244,6 +244,20 @@ def test_camera_space_sphere_is_analytic():
     assert iou(occ, ref) >= 0.98, iou(occ, ref)
 
 
+def test_camera_space_mesh_partly_outside_the_grid():
+    # A sphere cut by the crop's right edge and reaching past the grid's far depth: what lies inside
+    # the grid is still exact (columns that start inside the body are filled from the first slice).
+    centre = np.array([1.2, 0.0, 6.6])
+    m = trimesh.creation.icosphere(subdivisions=4, radius=0.6)
+    occ = voxelize_camera(torch.tensor(m.vertices + centre), m.faces, CAM, CROP, 32).numpy()
+    pts = grid_to_camera(centres(32).reshape(-1, 3), CAM, CROP, 32)
+    ref = (np.linalg.norm(pts - centre, axis=1) < 0.6).reshape(32, 32, 32)
+    g = camera_to_grid(m.vertices + centre, CAM, CROP, 32)
+    assert g[:, 0].max() > 32 and g[:, 2].max() > 32  # really outside, in x and in depth
+    assert ref[-1].any() and ref[:, :, -1].any()
+    assert iou(occ, ref) >= 0.97, iou(occ, ref)
+
+
 def test_camera_space_box_is_exact_and_depth_is_not_affine():
     # A big rotated box: its faces are planes in camera space, so inside is four half-space tests, exact.
     box = trimesh.creation.box(extents=[0.9, 1.4, 1.2])
