@@ -301,3 +301,22 @@ def test_torchrun_two_gloo_ranks_share_the_work(tmp_path, ckpt, rng):
     assert sorted(doc_two) == sorted(doc_one) == [f"im{i}.png" for i in range(5)]
     for name in doc_one:
         np.testing.assert_allclose(doc_two[name]["joints2d"], doc_one[name]["joints2d"], atol=2e-3)
+
+
+def test_progress_counts_every_image_once(tmp_path, ckpt, rng):
+    from bodynet_cli.predict.infer import Predictor
+    from bodynet_cli.predict.run import PredictOptions, run_predict
+
+    for i in range(5):
+        Image.fromarray(_photo(rng, 48, 64)).save(tmp_path / f"im{i}.png")
+    (tmp_path / "bad.png").write_text("no")
+    predictor = Predictor(load_checkpoint(ckpt).model, torch.device("cpu"))
+    items = discover_images([tmp_path])
+    ticks = []
+    opts = PredictOptions(out=tmp_path / "out", batch_size=2)
+    report = run_predict(items[:3], predictor, opts, {}, on_progress=ticks.append)
+    assert sum(ticks) == 3 and report.done + len(report.failures) == 3
+    ticks.clear()
+    opts = PredictOptions(out=tmp_path / "out", batch_size=2, skip_existing=True)
+    report = run_predict(items, predictor, opts, {}, on_progress=ticks.append)
+    assert sum(ticks) == 6 and (report.done, report.skipped, len(report.failures)) == (3, 2, 1)

@@ -91,9 +91,9 @@ def _prepare(item: ImageInput, opts: PredictOptions, size: int) -> _Prepared:
 
 
 def _batches(
-    pool: ThreadPoolExecutor, items: list[ImageInput], fn: Callable, batch_size: int, failures: list
+    pool: ThreadPoolExecutor, items: list[ImageInput], fn: Callable, batch_size: int, fail: Callable
 ) -> Iterator[list[_Prepared]]:
-    """Prepared batches in input order, decoding up to three batches ahead; bad images go to ``failures``."""
+    """Prepared batches in input order, decoding up to three batches ahead; bad images go to ``fail(item, e)``."""
     futures: deque[tuple[ImageInput, Future]] = deque()
     it = iter(items)
 
@@ -112,7 +112,7 @@ def _batches(
         try:
             batch.append(fut.result())
         except Exception as e:  # a bad image is recorded and skipped, whatever broke
-            failures.append((str(item.path), _reason(e, item)))
+            fail(item, e)
         if len(batch) == batch_size:
             yield batch
             batch = []
@@ -185,6 +185,10 @@ def run_predict(
     writer = ThreadPoolExecutor(opts.workers, thread_name_prefix="bodynet-write")
     writes: deque[tuple[ImageInput, Future]] = deque()
 
+    def fail(item: ImageInput, e: BaseException) -> None:
+        report.failures.append((str(item.path), _reason(e, item)))
+        advance(1)
+
     def collect(block_until: int) -> None:
         """Account for finished writes; wait while more than ``block_until`` are in flight."""
         while writes and (writes[0][1].done() or len(writes) > block_until):
@@ -192,17 +196,16 @@ def run_predict(
             try:
                 fut.result()
                 report.done += 1
+                advance(1)
             except Exception as e:  # a failed write loses one image, not the run
-                report.failures.append((str(item.path), _reason(e, item)))
-            advance(1)
+                fail(item, e)
 
     def run_batch(batch: list[_Prepared], recrops: dict[int, Future]) -> None:
         for i, f in recrops.items():  # the person crops of 'auto' mode, resampled while the network was busy
             try:
                 f.result()
             except Exception as e:
-                report.failures.append((str(batch[i].item.path), _reason(e, batch[i].item)))
-                advance(1)
+                fail(batch[i].item, e)
         batch = [p for i, p in enumerate(batch) if i not in recrops or recrops[i].exception() is None]
         if not batch:
             return
@@ -216,13 +219,10 @@ def run_predict(
         collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
 
     try:
-        n_failed = 0
         # 'auto' runs one batch behind: people are found in batch k, then batch k - 1 goes through the
         # whole model while batch k's crops are resampled in the worker threads.
         waiting: tuple[list[_Prepared], dict[int, Future]] | None = None
-        for batch in _batches(loader, todo, lambda it: _prepare(it, opts, size), opts.batch_size, report.failures):
-            advance(len(report.failures) - n_failed)
-            n_failed = len(report.failures)
+        for batch in _batches(loader, todo, lambda it: _prepare(it, opts, size), opts.batch_size, fail):
             if opts.crop_mode == "auto":
                 recrops = _find_people(batch, predictor, loader, opts.margin, size)
                 if waiting is not None:
@@ -232,7 +232,6 @@ def run_predict(
                 run_batch(batch, {})
         if waiting is not None:
             run_batch(*waiting)
-        advance(len(report.failures) - n_failed)
         collect(block_until=0)
     except KeyboardInterrupt:
         report.interrupted = True
