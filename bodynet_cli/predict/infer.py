@@ -52,6 +52,8 @@ class Predictor:
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         self.precision = precision
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one input size for the whole run: autotune once
 
     def _autocast(self):
         if self.precision == "bf16":
