@@ -320,3 +320,14 @@ def test_progress_counts_every_image_once(tmp_path, ckpt, rng):
     opts = PredictOptions(out=tmp_path / "out", batch_size=2, skip_existing=True)
     report = run_predict(items, predictor, opts, {}, on_progress=ticks.append)
     assert sum(ticks) == 6 and (report.done, report.skipped, len(report.failures)) == (3, 2, 1)
+
+
+def test_part_voxels_are_written_when_the_model_has_them(tmp_path, rng):
+    cfg = TINY.replace(name="tiny-parts", part_voxels=True)
+    torch.manual_seed(1)
+    ckpt = save_checkpoint(tmp_path / "ckpt", BodyNet(cfg).eval(), cfg)
+    Image.fromarray(_photo(rng, 64, 64)).save(tmp_path / "p.png")
+    result, text = _run(tmp_path / "p.png", "--out", tmp_path / "out", "-c", ckpt, "--crop", "full")
+    assert result.exit_code == 0, text
+    s = load_sample(tmp_path / "out" / "p.npz", required=("part_voxels", "voxels"))
+    assert s.part_voxels.shape == (cfg.voxel_res,) * 3 and s.part_voxels.max() < 7
