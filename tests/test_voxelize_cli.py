@@ -139,6 +139,21 @@ def test_body_parameters_without_camera_use_fit_mode(tmp_path, toy_model, rng):
     assert zyx[:, 1].max() - zyx[:, 1].min() >= 18  # the body's height is the longest side
 
 
+def test_obj_with_body_topology_gets_parts(tmp_path, toy_model):
+    # What `fit-smpl` writes beside its NPZ: an OBJ of the body model's topology. Vertex order survives
+    # reading, so the model's part labels apply.
+    from bodynet_cli.io.fit import write_obj
+
+    data = read_body_model_file(toy_model)
+    write_obj(tmp_path / "fitted.obj", data.v_template * [1, -1, -1], data.faces)
+    r = runner.invoke(app, ["voxelize", str(tmp_path / "fitted.obj"), "-o", str(tmp_path / "out"), "--parts",
+                            "--body-model", str(toy_model), "--res", "32"])
+    assert r.exit_code == 0, r.output
+    s = load_sample(tmp_path / "out" / "fitted.npz")
+    np.testing.assert_array_equal(s.part_voxels > 0, s.voxels)
+    assert set(np.unique(s.part_voxels)) == set(range(7))
+
+
 def test_parts_need_body_topology(tmp_path, toy_model):
     trimesh.creation.icosphere().export(tmp_path / "ball.obj")
     r = runner.invoke(app, ["voxelize", str(tmp_path / "ball.obj"), "-o", str(tmp_path / "out"), "--parts",
