@@ -35,31 +35,36 @@ class FitOptions:
     joint_iters, surface_iters: most iterations of stage 1 and stage 2.
     n_model_points: model vertices in the chamfer (a fixed farthest-point subset; all if fewer).
     refresh_every: nearest neighbours are searched every this many iterations (reused between).
-    joint_sigma, surface_sigma: Geman-McClure σ of the joint residuals and the surface distances.
+    joint_sigma_init: Geman-McClure σ of the joints in stage 1: wide, so limbs far from the rest pose
+        still feel their joints (the penalty's gradient vanishes beyond a few σ).
+    joint_sigma, surface_sigma: σ of the joint residuals and the surface distances in stage 2.
     w_*: weights of joints, target→model and model→target chamfer, pose prior, shape prior.
     lr: Adam step (radians, metres, shape units per iteration, roughly).
     tol, patience, warmup: after ``warmup`` iterations, a body stops when its loss fell by less than
         ``tol`` (relative) over ``patience`` iterations.
     flip_hypothesis: also try each body with left and right swapped (front/back ambiguity); the
-        hypotheses are compared after ``decide_after`` surface iterations.
+        hypotheses are compared after ``decide_after`` surface iterations and the swap is kept only
+        when its loss is lower by more than ``flip_margin`` (relative).
     """
 
     joint_iters: int = 80
     surface_iters: int = 150
     n_model_points: int = 2000
     refresh_every: int = 1
+    joint_sigma_init: float = 0.5
     joint_sigma: float = 0.1
     surface_sigma: float = 0.05
     w_joints: float = 1.0
     w_target_to_model: float = 1.0
     w_model_to_target: float = 1.0
-    w_pose: float = 1e-5
+    w_pose: float = 2e-6
     w_shape: float = 1e-5
     lr: float = 0.02
     tol: float = 2e-3
     patience: int = 10
     warmup: int = 30
     decide_after: int = 20
+    flip_margin: float = 0.2
     flip_hypothesis: bool = True
 
 
@@ -289,7 +294,7 @@ def fit_bodies(
         joints, _ = posed_subset(model, betas.detach(), torch.cat([go, bp], 1), None)
         _, js = _target_scale(log_s, bt)
         j16 = joints[:, SMPL_TO_BODYNET] + tr[:, None]
-        return o.w_joints * _joint_term(j16, bt.joints * js, o.joint_sigma) + o.w_pose * pose_prior(bp)
+        return o.w_joints * _joint_term(j16, bt.joints * js, o.joint_sigma_init) + o.w_pose * pose_prior(bp)
 
     stage1 = _Optimiser(params[:4], o, hbatch.free)
     stage1.run(lambda: joint_loss(*params, hbatch), o.joint_iters, tick)
@@ -333,7 +338,9 @@ def fit_bodies(
     pick = torch.zeros(B, dtype=torch.long, device=dev)
     bt = hbatch
     if H > 1:
-        pick = loss.reshape(H, B).argmin(0)
+        per = loss.reshape(H, B)
+        # The joints' labels as given win unless the swap fits clearly better.
+        pick = (per[1] < (1 - o.flip_margin) * per[0]).long()
         chosen = pick * B + torch.arange(B, device=dev)
         bt = _Batch(*(getattr(hbatch, f)[chosen] for f in ("points", "point_weights", "joints", "centre", "free",
                                                           "scale0")))

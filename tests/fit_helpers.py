@@ -1,0 +1,45 @@
+"""Ground-truth samples for the fit tests: known body parameters -> camera, crop, voxels, joints3d."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bodynet_cli.body.conventions import PELVIS
+from bodynet_cli.data.synth.bodies import sample_body
+from bodynet_cli.data.synth.camera import CameraSettings, sample_camera, sample_crop
+from bodynet_cli.geometry.space import Camera, project
+from bodynet_cli.geometry.voxelize import voxelize_camera
+from bodynet_cli.io.sample import Sample
+
+
+def make_sample(model, seed: int, res: int = 128, pose_spread: float = 1.0) -> Sample:
+    """A SURREAL-like ground-truth sample (the ``synth`` distribution, without the picture)."""
+    rng = np.random.default_rng(seed)
+    params = sample_body(rng, model.num_betas, pose_spread, p_extreme=0.0)
+    camera, pelvis = sample_camera(rng, CameraSettings())
+
+    def t(a):
+        return torch.as_tensor(np.asarray(a), dtype=torch.float64)[None]
+
+    with torch.no_grad():
+        out = model(t(params.betas), t(params.global_orient), t(params.body_pose))
+        transl = pelvis - out.joints[0, 0].numpy()
+        out = model(t(params.betas), t(params.global_orient), t(params.body_pose), t(transl))
+    v, j16 = out.vertices[0].numpy(), out.joints16[0].numpy()
+    camera = Camera(camera.f, camera.cx, camera.cy, float(j16[PELVIS, 2]))
+    crop = sample_crop(rng, project(v, camera), 256, CameraSettings())
+    occ = voxelize_camera(torch.as_tensor(v), model.faces, camera, crop, res, closed=True).numpy()
+    joints3d = np.concatenate([project(j16, camera), j16[:, 2:] - camera.z0], 1)
+    return Sample(voxels=occ, joints3d=joints3d.astype(np.float32), crop=crop.to_array(), camera=camera.to_array(),
+                  vertices=v.astype(np.float32), betas=params.betas.astype(np.float32),
+                  global_orient=params.global_orient.astype(np.float32), body_pose=params.body_pose.astype(np.float32),
+                  transl=transl.astype(np.float32))
+
+
+def camera_joints(sample: Sample) -> np.ndarray:
+    """The sample's 16 joints in camera metres (the inverse of the ``joints3d`` encoding)."""
+    f, cx, cy, z0 = sample.camera.astype(np.float64)
+    j = sample.joints3d.astype(np.float64)
+    Z = z0 + j[:, 2]
+    return np.stack([(j[:, 0] - cx) * Z / f, (j[:, 1] - cy) * Z / f, Z], 1)
