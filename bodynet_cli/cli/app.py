@@ -34,6 +34,7 @@ def _root(
 
 # Commands register here, one line each, only once they really work.
 from bodynet_cli.cli import eval as eval_cmd  # noqa: E402
+from bodynet_cli.cli import fit_smpl as fit_smpl_cmd  # noqa: E402
 from bodynet_cli.cli import info  # noqa: E402
 from bodynet_cli.cli import predict as predict_cmd  # noqa: E402
 from bodynet_cli.cli import synth as synth_cmd  # noqa: E402
@@ -46,6 +47,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("synth")(synth_cmd.synth)
 app.command("train")(train_cmd.train)
 app.command("voxelize")(voxelize_cmd.voxelize)
+app.command("fit-smpl")(fit_smpl_cmd.fit_smpl)
 
 
 def main() -> None:
