@@ -12,7 +12,8 @@ import numpy as np
 
 # scikit-image sample images that ship inside the wheel (checked offline): scenes, objects, textures.
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "grass", "gravel", "brick", "coins", "moon",
-          "clock", "page", "text", "hubble_deep_field", "immunohistochemistry", "retina", "cat", "colorwheel")
+          "clock", "page", "text", "hubble_deep_field", "immunohistochemistry", "retina", "cat", "colorwheel",
+          "stereo_motorcycle")
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,7 +24,8 @@ def photo_library() -> tuple[np.ndarray, ...]:
     out = []
     for name in PHOTOS:
         try:
-            img = np.asarray(getattr(skimage.data, name)())
+            img = getattr(skimage.data, name)()
+            img = np.asarray(img[0] if isinstance(img, tuple) else img)  # stereo pairs: the left view
         except Exception:  # noqa: BLE001 - a scikit-image build without one image still has the others
             continue
         if img.ndim == 2:
