@@ -113,8 +113,9 @@ class SynthGenerator:
         self.vertex_part7 = torch.as_tensor(SEG_TO_VOXEL_PART[seg15])
         self.layout = BodyLayout.from_model(body.v_template, body.J_regressor, seg15)
         self.rest = torch.as_tensor(self.layout.rest)
-        # decided once: a closed body model is voxelized by plain column parity
-        self.closed = check_watertight(self.faces_np, body.v_template).closed
+        # decided once: a closed, consistently oriented body model is voxelized by winding numbers without
+        # re-checking its topology per sample; anything else lets the voxelizer check and choose
+        self.closed = True if check_watertight(self.faces_np, body.v_template).oriented else None
 
     def _composite(self, vertices: torch.Tensor, camera: Camera, crop: Crop, frag: Fragments, outfit, lighting,
                    face_region: np.ndarray, background: np.ndarray) -> np.ndarray:
