@@ -86,10 +86,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_npz(path: str | os.PathLike, compress: bool = True, **arrays) -> None:
     """Atomically write an NPZ of plain arrays (no object arrays: they would need pickling).
 
-    The same arrays always give the same bytes: the zip entries carry a fixed timestamp, where
-    ``numpy.savez`` stamps the current time (reproducible datasets compare files byte for byte).
-    Compression is zlib level 1: on mesh, label and grid arrays it is about twice as fast as
-    ``numpy.savez_compressed``'s level 6 for files within a few percent of the size.
+    The same arrays always give the same bytes (fixed zip timestamps), so reproducible datasets compare
+    byte for byte. Compression is zlib level 1: on sample files about three times as fast as
+    ``numpy.savez_compressed``'s level 6, for sizes within a few percent (benchmarks/bench_npz.py).
     """
     import io
 
