@@ -52,6 +52,10 @@ def fit_smpl(
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Also try every body with its joints' left and "
                                        "right swapped (front/back confusions) and keep the better fit.")] = True,
     seed: SeedOpt = 0,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads of the fit (CPU device only). "
+                                         "Its many small operations gain little from more threads and lose "
+                                         "much when other work shares the cores (benchmarks/bench_fit.py); "
+                                         "run several processes to use many cores.")] = 1,
 ) -> None:
     """Fit the body model to each prediction: OUT/<name>.npz (SPEC section 4 fitted body) + OUT/<name>.obj.
 
@@ -76,6 +80,8 @@ def fit_smpl(
     from bodynet_cli.io.sample import load_sample
 
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(threads)
     items = _collect(inputs)
     if not items:
         raise BodyNetError(f"no .npz files found in {', '.join(map(str, inputs))}")
@@ -84,7 +90,8 @@ def fit_smpl(
     with torch.no_grad():
         reference = model.rest_joints(torch.zeros(1, model.num_betas, device=dev))[0, SMPL_TO_BODYNET].cpu().numpy()
     options = FitOptions(joint_iters=joint_iters, surface_iters=iters, flip_hypothesis=flip)
-    settings = {"iters": iters, "joint_iters": joint_iters, "points": points, "flip": flip, "seed": seed}
+    settings = {"iters": iters, "joint_iters": joint_iters, "points": points, "flip": flip, "seed": seed,
+                "device": str(dev)}
     failures: list[tuple[str, str]] = []
     written: dict[Path, Path] = {}
     n_done = 0

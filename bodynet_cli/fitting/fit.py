@@ -26,6 +26,7 @@ from bodynet_cli.io.fit import FittedBody
 
 # Torso joints (hips, pelvis, thorax, neck, shoulders) define the initial orientation.
 TORSO = np.array([2, 3, 6, 7, 8, 12, 13], dtype=np.int64)
+_SUBSETS: dict[tuple, np.ndarray] = {}  # (model sha256, V, n) -> chamfer vertex subset
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class FitOptions:
     joint_iters, surface_iters: most iterations of stage 1 and stage 2.
     n_model_points: model vertices in the chamfer (a fixed farthest-point subset; all if fewer).
     refresh_every: nearest neighbours are searched every this many iterations (reused between).
+    nn_method: the search, "auto", "kdtree" or "cdist" (see ``chamfer.nearest_neighbours``).
     joint_sigma_init: Geman-McClure σ of the joints in stage 1: wide, so limbs far from the rest pose
         still feel their joints (the penalty's gradient vanishes beyond a few σ).
     joint_sigma, surface_sigma: σ of the joint residuals and the surface distances in stage 2.
@@ -51,6 +53,7 @@ class FitOptions:
     surface_iters: int = 150
     n_model_points: int = 2000
     refresh_every: int = 1
+    nn_method: str = "auto"
     joint_sigma_init: float = 0.5
     joint_sigma: float = 0.1
     surface_sigma: float = 0.05
@@ -299,8 +302,11 @@ def fit_bodies(
     stage1 = _Optimiser(params[:4], o, hbatch.free)
     stage1.run(lambda: joint_loss(*params, hbatch), o.joint_iters, tick)
 
-    # Model vertices used by the chamfer: evenly spread over the rest body.
-    sub = torch.as_tensor(farthest_point_indices(model.data.v_template, o.n_model_points), device=dev)
+    # Model vertices used by the chamfer: evenly spread over the rest body (computed once per model).
+    key = (model.data.sha256, model.num_vertices, o.n_model_points)
+    if key not in _SUBSETS:
+        _SUBSETS[key] = farthest_point_indices(model.data.v_template, o.n_model_points)
+    sub = torch.as_tensor(_SUBSETS[key], device=dev)
 
     def surface_terms(go, bp, tr, log_s, betas, bt: _Batch, nn=None):
         joints, verts = posed_subset(model, betas, torch.cat([go, bp], 1), sub)
@@ -308,7 +314,7 @@ def fit_bodies(
         verts = verts + tr[:, None]
         pts = bt.points * s[:, None, None]
         if nn is None:
-            nn = (nearest_neighbours(pts, verts), nearest_neighbours(verts, pts))
+            nn = (nearest_neighbours(pts, verts, o.nn_method), nearest_neighbours(verts, pts, o.nn_method))
         ch = chamfer(pts, verts, bt.point_weights, None, robust=lambda q: geman_mcclure(q, o.surface_sigma),
                      x_nn=nn[0], y_nn=nn[1])
         jterm = _joint_term(joints[:, SMPL_TO_BODYNET] + tr[:, None], bt.joints * js, o.joint_sigma)
