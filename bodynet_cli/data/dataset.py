@@ -114,19 +114,39 @@ def warp_image(rgb: torch.Tensor, m: np.ndarray, fill: torch.Tensor) -> torch.Te
     return F.grid_sample(rgb - f, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + f
 
 
+def _nearest_source(n: int, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an n×n map warped by a map whose inverse is ``inv`` (2×2, normalised coordinates): the input
+    row and column each output pixel centre falls in, and whether that is inside the input."""
+    c = 2.0 * (np.arange(n) + 0.5) / n - 1.0
+    ux, uy = np.meshgrid(c, c)  # [y, x]
+    sx = inv[0, 0] * ux + inv[0, 1] * uy
+    sy = inv[1, 0] * ux + inv[1, 1] * uy
+    xs, ys = np.floor((sx + 1.0) * n / 2.0), np.floor((sy + 1.0) * n / 2.0)
+    ok = (xs >= 0) & (xs < n) & (ys >= 0) & (ys < n)
+    return np.clip(ys, 0, n - 1).astype(np.int64), np.clip(xs, 0, n - 1).astype(np.int64), ok
+
+
 def warp_labels(labels: torch.Tensor, m: np.ndarray, z_scale: float | None = None) -> torch.Tensor:
     """Resample label maps (B, H, W) or label grids (B, R, R, R) ``[z, y, x]`` with the map of
-    ``warp_image`` in (x, y) (and z scaled by ``z_scale`` about the grid centre). Nearest neighbour;
-    outside the input is label 0 (background / empty)."""
-    grid3d = labels.ndim == 4
-    theta = torch.zeros(1, 3 if grid3d else 2, 4 if grid3d else 3, dtype=torch.float32)
-    theta[0, :2, :2] = torch.from_numpy(np.linalg.inv(m))
-    if grid3d:
-        theta[0, 2, 2] = 1.0 / (1.0 if z_scale is None else z_scale)
-    x = labels.unsqueeze(1).float()
-    grid = F.affine_grid(theta.expand(x.shape[0], *theta.shape[1:]), list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-    return out.squeeze(1).round().to(labels.dtype)
+    ``warp_image`` in (x, y) (and z scaled by ``z_scale`` about the grid centre). Nearest neighbour (the
+    element the mapped-back centre falls in); outside the input is label 0 (background / empty).
+
+    The (x, y) map is the same for every z-slice and z maps on its own, so a 3-D grid is a gather with
+    separable indices (no per-voxel coordinates).
+    """
+    n = labels.shape[-1]
+    assert labels.shape[-2] == n, "square maps only"
+    ys, xs, ok = _nearest_source(n, np.linalg.inv(m))
+    ys_t, xs_t, ok_t = torch.from_numpy(ys), torch.from_numpy(xs), torch.from_numpy(ok)
+    if labels.ndim == 3:
+        return labels[:, ys_t, xs_t] * ok_t.to(labels.dtype)
+    r = labels.shape[1]
+    zn = (2.0 * (np.arange(r) + 0.5) / r - 1.0) / (1.0 if z_scale is None else z_scale)
+    zs = np.floor((zn + 1.0) * r / 2.0)
+    z_ok = torch.from_numpy((zs >= 0) & (zs < r))
+    zs_t = torch.from_numpy(np.clip(zs, 0, r - 1).astype(np.int64))
+    out = labels[:, zs_t[:, None, None], ys_t[None], xs_t[None]]
+    return out * (z_ok[:, None, None] & ok_t[None]).to(labels.dtype)
 
 
 def transform_points(uv: np.ndarray, m: np.ndarray, size: float) -> np.ndarray:
@@ -278,7 +298,7 @@ def apply_augment(aug: Augment, image: torch.Tensor, joints_hm: np.ndarray, dept
         rgb = warp_image(rgb[None], m, fill)[0]
         joints_hm = transform_points(joints_hm, m, heatmap_size)
         seg = warp_labels(seg[None], m)[0]
-        voxels = warp_labels(voxels[None].to(torch.uint8), m, aug.scale)[0].bool()
+        voxels = warp_labels(voxels[None], m, aug.scale)[0]
         if parts is not None:
             parts = warp_labels(parts[None], m, aug.scale)[0]
         if aug.flip:

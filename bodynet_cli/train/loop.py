@@ -360,7 +360,8 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
 
     losses: list[float] = []
     window: list[LossBreakdown] = []
-    t_window, n_window = time.perf_counter(), 0
+    # Throughput counts data loading and the step, not validation or checkpoint writing.
+    t_window, n_window, t_last = 0.0, 0, time.perf_counter()
     progress = _progress(opts.progress and ctx.is_main)
     with progress:
         task = progress.add_task(f"{spec.name}", total=total, completed=start, loss=float("nan"), rate=0.0)
@@ -377,14 +378,14 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
             losses.append(loss)
             window.append(breakdown)
             n_window += len(batch) * ctx.world_size
+            t_window += time.perf_counter() - t_last
             if step % opts.log_every == 0 or step == total:
-                dt = time.perf_counter() - t_window
-                throughput = n_window / dt if dt > 0 else None
+                throughput = n_window / t_window if t_window > 0 else None
                 terms = {k: float(np.mean([w.as_floats()[k] for w in window])) for k in window[0].as_floats()}
                 run_log.write(stage=spec.name, step=step, epoch=(step - 1) // per_epoch, kind="train", lr=lr,
                               loss=terms, samples_per_s=throughput)
                 progress.update(task, loss=terms["total"], rate=throughput or 0.0)
-                window, t_window, n_window = [], time.perf_counter(), 0
+                window, t_window, n_window = [], 0.0, 0
             progress.update(task, completed=step)
             at_epoch_end = step % per_epoch == 0
             if (opts.val_every > 0 and step % opts.val_every == 0) or (opts.val_every <= 0 and at_epoch_end) \
@@ -395,6 +396,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
                     f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
             if step % opts.ckpt_every == 0 or step == total:
                 checkpoint(step)
+            t_last = time.perf_counter()
     if ctx.distributed:
         import torch.distributed as dist
 
