@@ -4,7 +4,7 @@
     python benchmarks/bench_fit.py --n 8 --quick
 
 Every row fits the same ground-truth targets in this process; ratios are against the first row
-(batch 16, 2 threads). Wall time depends on what else the machine runs (the load average is
+(batch 16, 1 thread, what `fit-smpl` uses on CPU). Wall time depends on what else the machine runs (the load average is
 printed); CPU time (all threads) is steadier. A second table times the nearest-neighbour search
 alone: KD-tree (the CPU default) against dense ``torch.cdist``.
 """
@@ -43,27 +43,27 @@ def main() -> None:
                for i in range(args.n)]
     opts = FitOptions(joint_iters=10, surface_iters=10) if args.quick else FitOptions()
 
-    def run(threads: int, batch: int, options: FitOptions) -> tuple[float, float]:
+    def run(threads: int, batch: int, options: FitOptions, n: int) -> tuple[float, float]:
         torch.set_num_threads(threads)
         w0, c0 = time.perf_counter(), time.process_time()
-        for s in range(0, len(targets), batch):
-            fit_bodies(model, targets[s:s + batch], options)
-        return (time.perf_counter() - w0) / len(targets), (time.process_time() - c0) / len(targets)
+        for s in range(0, n, batch):
+            fit_bodies(model, targets[s:min(s + batch, n)], options)
+        return (time.perf_counter() - w0) / n, (time.process_time() - c0) / n
 
-    rows = [
-        (f"batch {args.n}, 2 threads (default options)", 2, args.n, opts),
-        (f"batch {args.n}, 1 thread (the CLI's default on CPU)", 1, args.n, opts),
-        (f"batch {args.n}, 2 threads, no front/back hypotheses", 2, args.n, FitOptions(**{**opts.__dict__,
-                                                                                       "flip_hypothesis": False})),
-        ("batch 1 (one body at a time), 2 threads", 2, 1, opts),
+    no_flip = FitOptions(**{**opts.__dict__, "flip_hypothesis": False})
+    rows = [  # (name, threads, batch size, options, bodies timed)
+        (f"batch {args.n}, 1 thread (`fit-smpl` default on CPU)", 1, args.n, opts, args.n),
+        (f"batch {args.n}, 2 threads", 2, args.n, opts, args.n),
+        (f"batch {args.n}, 1 thread, no front/back hypotheses", 1, args.n, no_flip, args.n),
+        ("batch 1 (one body at a time), 1 thread, first 4 bodies", 1, 1, opts, min(4, args.n)),
     ]
     fit_bodies(model, targets[:2], FitOptions(joint_iters=2, surface_iters=2))  # warm-up: caches, lazy imports
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores\n")
     print("| configuration | wall s/body | CPU s/body | wall ratio |")
     print("|---|---|---|---|")
     base = None
-    for name, threads, batch, o in rows:
-        wall, cpu = run(threads, batch, o)
+    for name, threads, batch, o, n in rows:
+        wall, cpu = run(threads, batch, o, n)
         base = base or wall
         print(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / base:.2f} |", flush=True)
 

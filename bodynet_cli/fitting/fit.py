@@ -1,12 +1,13 @@
 """The staged, batched fit of an SMPL-format body model to voxel surfaces and 3D joints.
 
 Stage 1 fits global orientation, translation, pose (and the free scale without a camera) to the 16
-joints (Geman-McClure) with the pose prior, from a torso-frame initialisation; with
+joints (Geman-McClure) with the pose prior, from a torso-frame initialisation (Kabsch of the rest
+torso onto the target's). Stage 2 adds the shape and fits to the surface with a robust
+bidirectional chamfer distance plus the joint term and the shape and pose priors. With
 ``flip_hypothesis`` every body is tried twice, with its joints' left and right as given and swapped
-(a front/back confusion of the prediction), and the hypothesis whose surface matches better goes on.
-Stage 2 adds the shape and fits to the surface with a weighted bidirectional chamfer distance plus
-the joint term and the shape and pose priors. Every body stops early on its own once its loss
-stalls; the batch ends when all have stopped.
+(a front/back confusion of the prediction), through stage 1 and the first stage-2 iterations; each
+body then keeps one. Every body stops early on its own once its loss stalls; the batch ends when
+all have stopped.
 """
 
 from __future__ import annotations
