@@ -65,7 +65,9 @@ def main() -> None:
         pass
     data_rate = (n - 1) * args.batch_size / (time.perf_counter() - t)
 
-    rows = []
+    print(f"\ndata pipeline alone (decode + augment + collate, {args.workers} workers): {data_rate:.1f} samples/s\n")
+    print(f"{'stage':<12} {'loop samples/s':>15} {'compute-only samples/s':>23} {'loop / compute':>15} "
+          f"{'s per 1000 steps':>17}", flush=True)
     for spec in parse_stages(args.stages):
         opts = TrainOptions(data_dir=data, out_dir=tmp / f"run_{spec.name}", config=cfg, stages=(spec,),
                             steps=2 * args.steps, batch_size=args.batch_size, workers=args.workers,
@@ -89,14 +91,8 @@ def main() -> None:
             if i >= 2:
                 ptimes.append(time.perf_counter() - t)
         peer = args.batch_size * len(ptimes) / sum(ptimes)
-        rows.append((spec.name, loop_rate, peer))
-
-    print(f"\ndata pipeline alone (decode + augment + collate, {args.workers} workers): {data_rate:.1f} samples/s\n")
-    print(f"{'stage':<12} {'loop samples/s':>15} {'compute-only samples/s':>23} {'loop / compute':>15} "
-          f"{'s per 1000 steps':>17}")
-    for name, loop_rate, peer in rows:
-        print(f"{name:<12} {loop_rate:>15.2f} {peer:>23.2f} {loop_rate / peer:>15.2f} "
-              f"{1000 * args.batch_size / loop_rate:>17.0f}")
+        print(f"{spec.name:<12} {loop_rate:>15.2f} {peer:>23.2f} {loop_rate / peer:>15.2f} "
+              f"{1000 * args.batch_size / loop_rate:>17.0f}", flush=True)
     print(f"\nload average after {os.getloadavg()[0]:.2f}")
 
 

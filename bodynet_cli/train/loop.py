@@ -29,7 +29,7 @@ from bodynet_cli.data.dataset import AugmentSettings, Batch, SynthDataset, colla
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.npz import atomic_write_bytes
 from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
-from bodynet_cli.models.checkpoint import load_checkpoint, save_checkpoint
+from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
 from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses
 from bodynet_cli.train.distributed import DistContext, StepBatchSampler, steps_per_epoch
@@ -416,15 +416,19 @@ def _progress(enabled: bool):
 
 
 def publish_final(result: StageResult, opts: TrainOptions, ctx: DistContext, stages_done: list[str]) -> Path:
-    """Copy the last finished stage's model into ``RUN_DIR/final`` (atomically swapped in)."""
+    """Copy the last finished stage's model into ``RUN_DIR/final`` (atomically swapped in). The weights are
+    copied byte for byte (re-saving would not give the same bytes: safetensors orders its metadata freely)."""
+    from bodynet_cli.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
     from bodynet_cli.train.state import commit_dir, swap_in
 
     final = opts.out_dir / "final"
     if ctx.is_main:
-        loaded = load_checkpoint(result.checkpoint)
-        info = {**loaded.info, "stages": stages_done}
+        load_checkpoint(result.checkpoint)  # validates before publishing
+        meta = json.loads((result.checkpoint / CONFIG_FILE).read_text())
+        meta["info"] = {**meta.get("info", {}), "stages": stages_done}
         tmp = commit_dir(final)
-        save_checkpoint(tmp, loaded.model, loaded.config, info)
+        atomic_write_bytes(tmp / WEIGHTS_FILE, (result.checkpoint / WEIGHTS_FILE).read_bytes())
+        atomic_write_bytes(tmp / CONFIG_FILE, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
         swap_in(final)
     return final
 
