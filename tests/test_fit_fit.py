@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 from fit_helpers import camera_joints, make_sample
+from scipy.ndimage import gaussian_filter
+from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from bodynet_cli.body.conventions import JOINT_FLIP, PELVIS, SMPL_TO_BODYNET
@@ -78,8 +80,6 @@ def test_target_from_sample_is_on_the_body_in_camera_metres(model, reference):
     np.testing.assert_allclose(t.joints, camera_joints(sample), atol=1e-5)
     # Every isosurface point lies within about a voxel of the true surface (here: of its vertices,
     # which are denser than a voxel).
-    from scipy.spatial import cKDTree
-
     d, _ = cKDTree(sample.vertices).query(t.points)
     assert np.median(d) < 0.5 * voxel and d.max() < 1.5 * voxel
 
@@ -146,3 +146,14 @@ def test_round_trip_without_camera_estimates_the_scale(model, reference):
     j = fit.joints[SMPL_TO_BODYNET]
     err = np.linalg.norm((fit.vertices - j[PELVIS]) - (gt.vertices - gj[PELVIS]), axis=1).mean()
     assert err < 3 * true_voxel, (err, true_voxel)
+
+
+def test_target_from_sample_prefers_the_saved_probabilities(model, reference):
+    sample = make_sample(model, seed=5)
+    probs = gaussian_filter(sample.voxels.astype(np.float32), 0.7).astype(np.float16)
+    sample.voxel_probs = probs
+    sample.voxels = np.zeros_like(sample.voxels)  # would be empty: the probabilities must be the source
+    t = target_from_sample(sample, "x.npz", 500, np.random.default_rng(0), reference)
+    voxel = t.voxel_size
+    d, _ = cKDTree(make_sample(model, seed=5).vertices).query(t.points)
+    assert np.median(d) < voxel
