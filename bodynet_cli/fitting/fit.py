@@ -41,7 +41,10 @@ class FitOptions:
     joint_sigma_init: Geman-McClure σ of the joints in stage 1: wide, so limbs far from the rest pose
         still feel their joints (the penalty's gradient vanishes beyond a few σ).
     joint_sigma, surface_sigma: σ of the joint residuals and the surface distances in stage 2.
-    w_*: weights of joints, target→model and model→target chamfer, pose prior, shape prior.
+    w_*: weights of joints, target→model and model→target chamfer, pose prior, shape prior in
+        stage 2 (stage 1's joint term has weight 1). With a camera the joints weigh less than the
+        surface, which then overrules noisy predicted joints; without one (``w_joints_grid``) the
+        joints' metric depths are the only cue to the scale and weigh more.
     lr: Adam step (radians, metres, shape units per iteration, roughly).
     tol, patience, warmup: after ``warmup`` iterations, a body stops when its loss fell by less than
         ``tol`` (relative) over ``patience`` iterations.
@@ -58,7 +61,8 @@ class FitOptions:
     joint_sigma_init: float = 0.5
     joint_sigma: float = 0.1
     surface_sigma: float = 0.05
-    w_joints: float = 1.0
+    w_joints: float = 0.1
+    w_joints_grid: float = 1.0
     w_target_to_model: float = 1.0
     w_model_to_target: float = 1.0
     w_pose: float = 2e-6
@@ -298,7 +302,7 @@ def fit_bodies(
         joints, _ = posed_subset(model, betas.detach(), torch.cat([go, bp], 1), None)
         _, js = _target_scale(log_s, bt)
         j16 = joints[:, SMPL_TO_BODYNET] + tr[:, None]
-        return o.w_joints * _joint_term(j16, bt.joints * js, o.joint_sigma_init) + o.w_pose * pose_prior(bp)
+        return _joint_term(j16, bt.joints * js, o.joint_sigma_init) + o.w_pose * pose_prior(bp)
 
     stage1 = _Optimiser(params[:4], o, hbatch.free)
     stage1.run(lambda: joint_loss(*params, hbatch), o.joint_iters, tick)
@@ -319,10 +323,11 @@ def fit_bodies(
         ch = chamfer(pts, verts, bt.point_weights, None, robust=lambda q: geman_mcclure(q, o.surface_sigma),
                      x_nn=nn[0], y_nn=nn[1])
         jterm = _joint_term(joints[:, SMPL_TO_BODYNET] + tr[:, None], bt.joints * js, o.joint_sigma)
+        w_joints = torch.where(bt.free, o.w_joints_grid, o.w_joints)
         terms = {
             "target_to_model": o.w_target_to_model * ch.x_to_y,
             "model_to_target": o.w_model_to_target * ch.y_to_x,
-            "joints": o.w_joints * jterm,
+            "joints": w_joints * jterm,
             "pose_prior": o.w_pose * pose_prior(bp),
             "shape_prior": o.w_shape * betas.pow(2).mean(-1),
         }
