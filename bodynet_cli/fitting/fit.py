@@ -59,9 +59,9 @@ class FitOptions:
     refresh_every: int = 1
     nn_method: str = "auto"
     joint_sigma_init: float = 0.5
-    joint_sigma: float = 0.1
+    joint_sigma: float = 0.25
     surface_sigma: float = 0.05
-    w_joints: float = 0.1
+    w_joints: float = 0.3
     w_joints_grid: float = 1.0
     w_target_to_model: float = 1.0
     w_model_to_target: float = 1.0
