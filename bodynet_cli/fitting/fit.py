@@ -72,7 +72,7 @@ class FitOptions:
     patience: int = 10
     warmup: int = 30
     decide_after: int = 20
-    flip_margin: float = 0.2
+    flip_margin: float = 0.4
     flip_hypothesis: bool = True
 
 
