@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from bodynet_cli.body.conventions import JOINT_FLIP, NUM_JOINTS, SEG_FLIP, VOXEL_PART_FLIP
 from bodynet_cli.errors import BodyNetError
@@ -102,16 +101,21 @@ def item_generator(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
-def warp_image(rgb: torch.Tensor, m: np.ndarray, fill: torch.Tensor) -> torch.Tensor:
-    """Resample images so that normalised point u of the input lands at ``m @ u``.
+def warp_image(rgb: np.ndarray, m: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Resample an image so that normalised point u of the input lands at ``m @ u``.
 
-    rgb: float (B, 3, H, W); m: (2, 2); fill: (3,) colour outside the input. Bilinear.
+    rgb: float32 (3, H, W); m: (2, 2) on (x, y); fill: (3,) colour outside the input. Bilinear.
     """
-    theta = torch.zeros(1, 2, 3, dtype=rgb.dtype)
-    theta[0, :, :2] = torch.from_numpy(np.linalg.inv(m))
-    grid = F.affine_grid(theta.expand(rgb.shape[0], 2, 3), list(rgb.shape), align_corners=False)
-    f = fill.view(1, 3, 1, 1).to(rgb.dtype)
-    return F.grid_sample(rgb - f, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + f
+    from scipy.ndimage import affine_transform
+
+    h, w = rgb.shape[1:]
+    # Output pixel centre o (row, col) samples input index inv·(o + 0.5 - c) + c - 0.5, c the centre.
+    inv = np.linalg.inv(m)[::-1, ::-1]  # (x, y) -> (row, col); the normalisation's scale cancels for squares
+    assert h == w, "square crops only"
+    c = np.array([h / 2.0, w / 2.0])
+    offset = c - 0.5 - inv @ (c - 0.5)
+    return np.stack([affine_transform(ch - f, inv, offset=offset, order=1, mode="constant", cval=0.0) + f
+                     for ch, f in zip(rgb, fill, strict=True)])  # fmt: skip
 
 
 def _nearest_source(n: int, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,10 +130,10 @@ def _nearest_source(n: int, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return np.clip(ys, 0, n - 1).astype(np.int64), np.clip(xs, 0, n - 1).astype(np.int64), ok
 
 
-def warp_labels(labels: torch.Tensor, m: np.ndarray, z_scale: float | None = None) -> torch.Tensor:
-    """Resample label maps (B, H, W) or label grids (B, R, R, R) ``[z, y, x]`` with the map of
-    ``warp_image`` in (x, y) (and z scaled by ``z_scale`` about the grid centre). Nearest neighbour (the
-    element the mapped-back centre falls in); outside the input is label 0 (background / empty).
+def warp_labels(labels: np.ndarray, m: np.ndarray, z_scale: float | None = None) -> np.ndarray:
+    """Resample label maps (H, W) or label grids (R, R, R) ``[z, y, x]`` with the map of ``warp_image``
+    in (x, y) (and z scaled by ``z_scale`` about the grid centre). Nearest neighbour (the element the
+    mapped-back centre falls in); outside the input is label 0 (background / empty).
 
     The (x, y) map is the same for every z-slice and z maps on its own, so a 3-D grid is a gather with
     separable indices (no per-voxel coordinates).
@@ -137,16 +141,15 @@ def warp_labels(labels: torch.Tensor, m: np.ndarray, z_scale: float | None = Non
     n = labels.shape[-1]
     assert labels.shape[-2] == n, "square maps only"
     ys, xs, ok = _nearest_source(n, np.linalg.inv(m))
-    ys_t, xs_t, ok_t = torch.from_numpy(ys), torch.from_numpy(xs), torch.from_numpy(ok)
-    if labels.ndim == 3:
-        return labels[:, ys_t, xs_t] * ok_t.to(labels.dtype)
-    r = labels.shape[1]
+    if labels.ndim == 2:
+        return np.where(ok, labels[ys, xs], 0).astype(labels.dtype)
+    r = labels.shape[0]
     zn = (2.0 * (np.arange(r) + 0.5) / r - 1.0) / (1.0 if z_scale is None else z_scale)
     zs = np.floor((zn + 1.0) * r / 2.0)
-    z_ok = torch.from_numpy((zs >= 0) & (zs < r))
-    zs_t = torch.from_numpy(np.clip(zs, 0, r - 1).astype(np.int64))
-    out = labels[:, zs_t[:, None, None], ys_t[None], xs_t[None]]
-    return out * (z_ok[:, None, None] & ok_t[None]).to(labels.dtype)
+    z_ok = (zs >= 0) & (zs < r)
+    zs = np.clip(zs, 0, r - 1).astype(np.int64)
+    out = labels[zs[:, None, None], ys[None], xs[None]]
+    return np.where(z_ok[:, None, None] & ok[None], out, 0).astype(labels.dtype)
 
 
 def transform_points(uv: np.ndarray, m: np.ndarray, size: float) -> np.ndarray:
@@ -221,7 +224,7 @@ class SynthDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.augment = augment
         self.part_voxels = part_voxels
-        self._fill = torch.tensor(config.rgb_mean, dtype=torch.float32)
+        self._fill = np.asarray(config.rgb_mean, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -257,55 +260,53 @@ class SynthDataset(torch.utils.data.Dataset):
         cfg = self.config
         crop = Crop.from_array(s.crop)
         joints_hm = np.asarray(crop.image_to_crop(s.joints2d.astype(np.float64), cfg.heatmap_size))
-        image = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-        seg = torch.from_numpy(s.segmentation)
-        voxels = torch.from_numpy(s.voxels)
-        parts = torch.from_numpy(s.part_voxels) if self.part_voxels else None
+        image = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        seg, voxels, parts = s.segmentation, s.voxels, s.part_voxels if self.part_voxels else None
         depth_m = s.joints3d[:, 2].astype(np.float32)
         if self.augment is not None:
             aug = sample_augment(item_generator(self.seed, epoch, index), self.augment)
             image, joints_hm, depth_m, seg, voxels, parts = apply_augment(
                 aug, image, joints_hm, depth_m, seg, voxels, parts, cfg.heatmap_size, self._fill)
         return Batch(
-            rgb=image,
+            rgb=torch.from_numpy(np.ascontiguousarray(image)),
             joints_hm=torch.from_numpy(joints_hm.astype(np.float32)),
             depth_m=torch.from_numpy(np.ascontiguousarray(depth_m)),
-            segmentation=seg,
-            voxels=voxels,
+            segmentation=torch.from_numpy(np.ascontiguousarray(seg)),
+            voxels=torch.from_numpy(np.ascontiguousarray(voxels)),
             joints2d=torch.from_numpy(s.joints2d),
             joints3d=torch.from_numpy(s.joints3d),
             crop=torch.from_numpy(s.crop),
             camera=torch.from_numpy(s.camera),
             index=torch.tensor(index, dtype=torch.int64),
-            part_voxels=parts,
+            part_voxels=None if parts is None else torch.from_numpy(np.ascontiguousarray(parts)),
         )
 
 
-def apply_augment(aug: Augment, image: torch.Tensor, joints_hm: np.ndarray, depth_m: np.ndarray, seg: torch.Tensor,
-                  voxels: torch.Tensor, parts: torch.Tensor | None, heatmap_size: int, fill: torch.Tensor):
-    """Apply one augmentation to every target of a sample, consistently.
+def apply_augment(aug: Augment, image: np.ndarray, joints_hm: np.ndarray, depth_m: np.ndarray, seg: np.ndarray,
+                  voxels: np.ndarray, parts: np.ndarray | None, heatmap_size: int, fill: np.ndarray):
+    """Apply one augmentation to every target of a sample, consistently (numpy: single-threaded, cheap).
 
     image: uint8 (3, I, I); joints_hm: (J, 2) heatmap pixels; depth_m: (J,) metres; seg: uint8 (I, I);
-    voxels: bool (R, R, R); parts: uint8 (R, R, R) or None; fill: (3,) RGB in [0, 1] for pixels from outside the crop.
-    The grid's x, y are the image's own pixels, so (x, y) of every z-slice move with the image; a zoom
-    by s is the crop side divided by s, which by SPEC section 3 also scales z about R/2 by s (joint depth
-    in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps left and right
-    labels. The rotation is a roll of the image about the crop centre.
+    voxels: bool (R, R, R); parts: uint8 (R, R, R) or None; fill: (3,) RGB in [0, 1] for pixels from
+    outside the crop. The grid's x, y are the image's own pixels, so (x, y) of every z-slice move with the
+    image; a zoom by s is the crop side divided by s, which by SPEC section 3 also scales z about R/2 by s
+    (joint depth in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps
+    left and right labels. The rotation is a roll of the image about the crop centre.
     """
-    rgb = image.float() / 255.0 * torch.tensor(aug.gain, dtype=torch.float32).view(3, 1, 1)
+    rgb = image.astype(np.float32) * (np.asarray(aug.gain, dtype=np.float32) / 255.0)[:, None, None]
     if aug.is_geometric:
         m = aug.matrix()
-        rgb = warp_image(rgb[None], m, fill)[0]
+        rgb = warp_image(rgb, m, fill)
         joints_hm = transform_points(joints_hm, m, heatmap_size)
-        seg = warp_labels(seg[None], m)[0]
-        voxels = warp_labels(voxels[None], m, aug.scale)[0]
+        seg = warp_labels(seg, m)
+        voxels = warp_labels(voxels, m, aug.scale)
         if parts is not None:
-            parts = warp_labels(parts[None], m, aug.scale)[0]
+            parts = warp_labels(parts, m, aug.scale)
         if aug.flip:
             joints_hm, depth_m = joints_hm[JOINT_FLIP], depth_m[JOINT_FLIP]
-            seg = torch.from_numpy(SEG_FLIP.astype(np.uint8))[seg.long()]
+            seg = SEG_FLIP.astype(np.uint8)[seg]
             if parts is not None:
-                parts = torch.from_numpy(VOXEL_PART_FLIP.astype(np.uint8))[parts.long()]
-    image = (rgb.clamp(0, 1) * 255.0).round().to(torch.uint8)
+                parts = VOXEL_PART_FLIP.astype(np.uint8)[parts]
+    image = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
     assert joints_hm.shape == (NUM_JOINTS, 2)
     return image, joints_hm, depth_m, seg, voxels, parts
