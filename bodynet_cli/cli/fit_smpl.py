@@ -60,7 +60,7 @@ def fit_smpl(
     """Fit the body model to each prediction: OUT/<name>.npz (SPEC section 4 fitted body) + OUT/<name>.obj.
 
     Stage 1 fits orientation, translation and pose to the 16 joints (Geman-McClure, pose prior);
-    stage 2 adds shape and fits the isosurface of the grid (weighted bidirectional chamfer + joints +
+    stage 2 adds shape and fits the isosurface of the grid (robust bidirectional chamfer + joints +
     shape and pose priors). With a 'camera' the result is in camera metres; without one the grid is
     taken as orthographic with a free scale and the result is in metres around the grid centre, at
     the estimated scale. Bad or empty inputs are reported and skipped (exit code 3).
