@@ -57,7 +57,7 @@ class TrainOptions:
     batch_size: int = 8
     lr: float | None = None
     optimizer: str = "rmsprop"
-    workers: int = 2
+    workers: int = 1
     val_every: int = 0
     val_samples: int = 0
     ckpt_every: int = 500
