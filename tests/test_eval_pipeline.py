@@ -160,3 +160,32 @@ def test_crop_mismatch_warps_segmentation(tmp_path, rng):
     report = evaluate(tmp_path / "pred", tmp_path / "gt")
     assert report.samples[0].segmentation_miou == pytest.approx(1.0)
     assert "segmentation: prediction warped from its crop to the ground truth's (nearest)" in report.notes()
+
+
+def test_pred_on_gt_crops_maps_into_the_ground_truth_frame(tmp_path):
+    """A prediction equal to the ground truth but made on the crop image scores perfectly once mapped."""
+    from bodynet_cli.geometry.space import Crop
+    from bodynet_cli.io.sample import Sample, save_sample
+    from bodynet_cli.metrics.evaluate import score_pair
+
+    rng = np.random.default_rng(3)
+    crop = Crop(40.0, -10.0, 200.0, 128)
+    j2 = rng.uniform(60, 180, (16, 2)).astype(np.float32)
+    j2[9] = j2[8] + [0, -30]  # a head segment of 30 px
+    j3 = np.concatenate([j2, rng.normal(0, 0.1, (16, 1))], 1).astype(np.float32)
+    j3[6, 2] = 0
+    seg = rng.integers(0, 15, (32, 32)).astype(np.uint8)
+    camera = np.array([600, 160, 120, 6.0], np.float32)
+    gt = Sample(joints2d=j2, joints3d=j3, segmentation=seg, crop=crop.to_array(), camera=camera)
+    in_crop = crop.image_to_crop(j2.astype(np.float64)).astype(np.float32)
+    j3c = j3.copy()
+    j3c[:, :2] = in_crop
+    pred = Sample(joints2d=in_crop, joints3d=j3c, segmentation=seg, crop=np.array([0, 0, 128, 128], np.float32))
+    save_sample(tmp_path / "gt.npz", gt)
+    save_sample(tmp_path / "pred.npz", pred)
+    mapped = score_pair("x", tmp_path / "pred.npz", tmp_path / "gt.npz", pred_on_gt_crops=True)
+    assert mapped.pckh == 1.0
+    assert mapped.joint3d_error_mm < 1e-3
+    assert mapped.segmentation_miou == 1.0
+    unmapped = score_pair("x", tmp_path / "pred.npz", tmp_path / "gt.npz")
+    assert unmapped.joint3d_error_mm > 10

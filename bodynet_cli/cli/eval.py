@@ -55,6 +55,11 @@ def eval_command(
         int | None, typer.Option("--workers", min=1, help="Threads reading and scoring pairs. Default: CPU "
                                  "count, at most 8."),
     ] = None,
+    pred_on_gt_crops: Annotated[
+        bool, typer.Option("--pred-on-gt-crops", help="The predictions were made on the ground truth's crop "
+                           "images (as `bodynet synth` writes images/): map their pixel coordinates into the "
+                           "ground truth's frame with its 'crop' before scoring."),
+    ] = False,
 ) -> None:
     """Score predictions against ground truth: voxel IoU, part-voxel IoU, segmentation mIoU, PCKh@0.5,
     3D joint error and (with --fits) surface error.
@@ -79,7 +84,8 @@ def eval_command(
     _list(f"fitted bodies in {fits} have no pair", pairing.fits_only, out)
 
     with tqdm(total=len(pairing.names), unit="pair", desc="eval", disable=not is_tty()) as bar:
-        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: bar.update(1))
+        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: bar.update(1),
+                          pred_on_gt_crops=pred_on_gt_crops)
 
     for note, count in sorted(report.notes().items()):
         console.print(f"[cyan]note:[/cyan] {note} ({count} of {len(report.samples)} pairs)")

@@ -159,13 +159,44 @@ def _read_fit_vertices(path: Path) -> tuple[np.ndarray, dict]:
     return body.vertices, body.meta
 
 
+def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
+    """Re-express a prediction made on the ground truth's crop image in the ground truth's pixels.
+
+    ``synth`` saves each image as the crop ``g.crop`` = (x0, y0, S, size) resized to ``size`` pixels,
+    so a prediction on that image has its pixel coordinates in the crop: u_original = x0 + u·S/size.
+    Maps ``joints2d``, the x, y of ``joints3d`` and the prediction's own ``crop``.
+    """
+    if g.crop is None:
+        raise BodyNetError(f"{gt_path}: no 'crop', so predictions cannot be mapped into its frame; "
+                           "drop --pred-on-gt-crops")
+    gc = Crop.from_array(g.crop)
+    k = gc.side / gc.size
+    if p.joints2d is not None:
+        p.joints2d = gc.crop_to_image(p.joints2d.astype(np.float64)).astype(np.float32)
+    if p.joints3d is not None:
+        j = p.joints3d.astype(np.float64).copy()
+        j[:, :2] = gc.crop_to_image(j[:, :2])
+        p.joints3d = j.astype(np.float32)
+    if p.crop is not None:
+        c = p.crop.astype(np.float64).copy()
+        c[:3] = [gc.x0 + c[0] * k, gc.y0 + c[1] * k, c[2] * k]
+        p.crop = c.astype(np.float32)
+    return p
+
+
 def score_pair(name: str, pred_path: Path, gt_path: Path, fit_path: Path | None = None,
-               threshold: float = 0.5, fits_given: bool = False) -> SampleScores:
-    """Score one prediction file against its ground truth (and its fitted body, if any)."""
+               threshold: float = 0.5, fits_given: bool = False, pred_on_gt_crops: bool = False) -> SampleScores:
+    """Score one prediction file against its ground truth (and its fitted body, if any).
+
+    pred_on_gt_crops: the prediction was made on the ground truth's crop image (``synth``'s
+    ``images/``); its pixel coordinates are mapped into the ground truth's frame first.
+    """
     out = SampleScores(name)
     try:
         zp, p = _load(pred_path, _PRED_KEYS)
         zg, g = _load(gt_path, _GT_KEYS + (_GT_MESH_KEYS if fits_given else ()))
+        if pred_on_gt_crops:
+            p = pred_to_gt_frame(p, g, gt_path)
     except BodyNetError as e:
         out.errors.append(str(e))
         return out
@@ -428,7 +459,7 @@ class EvalReport:
 
 def evaluate(pred_dir: Path, gt_dir: Path, fits_dir: Path | None = None, threshold: float = 0.5,
              workers: int | None = None, pairing: Pairing | None = None,
-             progress: Callable[[], None] | None = None) -> EvalReport:
+             progress: Callable[[], None] | None = None, pred_on_gt_crops: bool = False) -> EvalReport:
     """Pair, score every pair in a thread pool, and aggregate. ``progress()`` is called once per pair."""
     if not 0.0 < threshold < 1.0:
         raise BodyNetError(f"--threshold {threshold}: must lie strictly between 0 and 1")
@@ -438,7 +469,8 @@ def evaluate(pred_dir: Path, gt_dir: Path, fits_dir: Path | None = None, thresho
 
     def one(name: str) -> SampleScores:
         fit = Path(fits_dir) / name if fits_dir is not None and name in fit_names else None
-        s = score_pair(name, Path(pred_dir) / name, Path(gt_dir) / name, fit, threshold, fits_dir is not None)
+        s = score_pair(name, Path(pred_dir) / name, Path(gt_dir) / name, fit, threshold, fits_dir is not None,
+                       pred_on_gt_crops)
         if progress is not None:
             progress()
         return s
