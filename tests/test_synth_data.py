@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,45 @@ def test_no_mesh_option(tmp_path, toy_path):
     assert res.exit_code == 0, res.output
     s = load_sample(tmp_path / "m" / "labels" / f"{sample_name(0)}.npz")
     assert s.vertices is None and s.faces is None and s.betas is not None and s.voxels is not None
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the worker processes")
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    """kill -9 of `bodynet synth` must not leave worker processes running (they would hold the CPU)."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "bodynet_cli", "synth", "--n", "400", "--out",
+                             str(tmp_path / "d"), "--workers", "2", "--no-mesh"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((tmp_path / "d" / "labels").glob("*.npz")):
+            time.sleep(0.2)  # the workers are up once the first sample exists
+        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        assert workers, "no worker processes found"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 20
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()
+                 and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their parent"

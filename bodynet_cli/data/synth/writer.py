@@ -61,7 +61,26 @@ class SynthReport:
 _generator = None
 
 
-def _init_worker(body_model_path: str, settings_json: str, threads: int = 1) -> None:
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this worker when its parent dies, even by SIGKILL, instead of lingering as an orphan.
+
+    Files are written atomically, so ending mid-sample loses only that sample (a rerun remakes it).
+    """
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(body_model_path: str, settings_json: str, threads: int = 1, worker: bool = True) -> None:
     import torch
 
     from bodynet_cli.body.load import load_body_model
@@ -69,6 +88,8 @@ def _init_worker(body_model_path: str, settings_json: str, threads: int = 1) -> 
     from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings
 
     global _generator
+    if worker:
+        _exit_with_parent()
     # one thread per process: parallelism comes from the workers, and results must not depend on it
     torch.set_num_threads(threads)
     d = json.loads(settings_json)
@@ -191,7 +212,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
 
         threads = torch.get_num_threads()
         try:
-            _init_worker(model_path, json.dumps(settings_dict))
+            _init_worker(model_path, json.dumps(settings_dict), worker=False)
             for part in _chunks(todo, chunk):
                 collect(_make(str(out), part, mesh))
         finally:
