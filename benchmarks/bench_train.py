@@ -36,10 +36,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from bodynet_cli.data.dataset import AugmentSettings, SynthDataset, collate
+    from bodynet_cli.distributed import DistContext
     from bodynet_cli.models.bodynet import BodyNet
     from bodynet_cli.models.config import get_config
-    from bodynet_cli.train.distributed import DistContext, StepBatchSampler
     from bodynet_cli.train.loop import TrainOptions, _stage_config, forward_losses, make_optimizer, train_stage
+    from bodynet_cli.train.sampler import StepBatchSampler
     from bodynet_cli.train.stages import parse_stages
 
     cfg = get_config(args.config)

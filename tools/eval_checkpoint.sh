@@ -12,7 +12,8 @@ CKPT=${1:-bodynet_cli/assets/checkpoints/small}
 DATA=${2:-data/synth_small}
 OUT=${3:-runs/eval}
 
-rm -rf "$OUT/images" "$OUT/gt"
+# Everything is redone: predictions left from another checkpoint must not be scored as this one's.
+rm -rf "$OUT/images" "$OUT/gt" "$OUT/pred" "$OUT/report"
 mkdir -p "$OUT/images" "$OUT/gt"
 python - "$DATA" "$OUT" <<'PY'
 import json, os, sys
@@ -23,5 +24,5 @@ for n in names:
     os.symlink(os.path.join(data, "labels", n + ".npz"), os.path.join(out, "gt", n + ".npz"))
 print(f"{len(names)} test samples")
 PY
-bodynet predict "$OUT/images" --out "$OUT/pred" --checkpoint "$CKPT" --crop full --skip-existing
+bodynet predict "$OUT/images" --out "$OUT/pred" --checkpoint "$CKPT" --crop full
 bodynet eval "$OUT/pred" --gt "$OUT/gt" --out "$OUT/report" --pred-on-gt-crops

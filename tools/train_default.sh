@@ -16,7 +16,7 @@ SEED=${SEED:-0}
 # Two CPU cores: two torch threads for the step, one loader process (augmentation costs ~3 ms a sample).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-bodynet synth --n "$N" --out "$DATA" --config small --seed "$SEED" --workers 2
+bodynet synth --n "$N" --out "$DATA" --config small --seed "$SEED" --workers 2 --no-mesh
 # 2d -> 3d -> voxels -> voxels_proj -> end2end, each starting from the previous stage's weights.
 bodynet train "$DATA" --out "$RUN" --config small --stage all --batch-size 8 --workers 1 --seed "$SEED" \
     --ckpt-every 250 --val-samples 500

@@ -19,17 +19,13 @@ from bodynet_cli.cli.common import (
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.inputs import discover_inputs
 
 
 def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(input file, output path relative to --out); folders are searched recursively and mirrored."""
-    items = []
-    for p in inputs:
-        if p.is_dir():
-            items += [(q, q.relative_to(p)) for q in sorted(p.rglob("*.npz")) if q.is_file()]
-        else:  # missing or non-NPZ files are reported per item
-            items.append((p, Path(p.name).with_suffix(".npz")))
-    return items
+    """(input file, output path relative to --out); folders are searched recursively and mirrored; a
+    missing or non-NPZ file named explicitly is an item that fails and is reported."""
+    return [(it.path, it.rel.with_suffix(".npz")) for it in discover_inputs(inputs, (".npz",), missing_ok=True)]
 
 
 @user_errors
@@ -37,7 +33,7 @@ def fit_smpl(
     inputs: Annotated[
         list[Path], typer.Argument(help="Prediction .npz files (SPEC section 4: 'voxels' or 'voxel_probs', "
                                    "'joints3d', 'crop', optional 'camera') or folders of them (searched "
-                                   "recursively).", show_default=False),
+                                   "recursively), or glob patterns.", show_default=False),
     ],
     out: OutDir,
     body_model: BodyModelOpt = None,

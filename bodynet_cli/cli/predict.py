@@ -106,6 +106,7 @@ def predict(
     """
     from bodynet_cli import __version__
     from bodynet_cli.cli.common import resolve_device
+    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.io.images import discover_images
     from bodynet_cli.models.checkpoint import load_checkpoint
     from bodynet_cli.predict import distributed
@@ -113,7 +114,6 @@ def predict(
     from bodynet_cli.predict.infer import Predictor
     from bodynet_cli.predict.outputs import split_collisions, write_failures_csv, write_joints_json
     from bodynet_cli.predict.run import PredictOptions, run_predict
-    from bodynet_cli.train.distributed import init_distributed, local_device, shutdown_distributed
 
     if boxes is not None and crop == CropMode.full:
         raise BodyNetError("--boxes and --crop full exclude each other; pick one")

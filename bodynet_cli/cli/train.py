@@ -110,7 +110,7 @@ def train(
     `torchrun --nproc-per-node N -m bodynet_cli train ...` (gloo on CPU, NCCL on GPUs).
     """
     from bodynet_cli.cli.common import is_tty, resolve_device
-    from bodynet_cli.train.distributed import init_distributed, local_device, shutdown_distributed
+    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.train.loop import OPTIMIZERS, TrainOptions
     from bodynet_cli.train.loop import train as run_training
     from bodynet_cli.train.stages import parse_stages

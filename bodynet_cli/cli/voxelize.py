@@ -22,6 +22,7 @@ from bodynet_cli.cli.common import (
 )
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
+from bodynet_cli.io.inputs import discover_inputs
 
 _SUFFIXES = (*MESH_SUFFIXES, ".npz")
 _PARAM_KEYS = ("betas", "global_orient", "body_pose")
@@ -41,15 +42,9 @@ class _Input:
 
 
 def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(input file, output path relative to --out), directories searched recursively (mirrored)."""
-    items = []
-    for p in inputs:
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in _SUFFIXES)
-            items += [(q, q.relative_to(p).with_suffix(".npz")) for q in found]
-        else:  # missing or unsupported files are reported per item
-            items.append((p, Path(p.name).with_suffix(".npz")))
-    return items
+    """(input file, output path relative to --out); folders are searched recursively and mirrored; a
+    missing or unsupported file named explicitly is an item that fails and is reported."""
+    return [(it.path, it.rel.with_suffix(".npz")) for it in discover_inputs(inputs, _SUFFIXES, missing_ok=True)]
 
 
 class _ModelCache:
@@ -193,7 +188,8 @@ def voxelize(
     inputs: Annotated[
         list[Path], typer.Argument(help="Mesh files (.obj .ply .stl .off), .npz files with body parameters "
                                    "(betas, global_orient, body_pose, optional transl, scale, camera, crop) or "
-                                   "with 'vertices' and 'faces', or folders of them (searched recursively).",
+                                   "with 'vertices' and 'faces', folders of them (searched recursively), or "
+                                   "glob patterns.",
                                    show_default=False),
     ],
     out: OutDir,

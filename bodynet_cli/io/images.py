@@ -6,7 +6,6 @@ the EXIF orientation is applied, before any downscaling done here to bound memor
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from bodynet_cli.body.conventions import RGB_MEAN
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.inputs import InputFile, discover_inputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIDE = 16  # smaller images carry no usable person
@@ -95,56 +95,7 @@ def load_image(path: str | os.PathLike, max_side: int = 2048) -> LoadedImage:
     return LoadedImage(rgb=rgb, scale=float(k), width=int(w0), height=int(h0))
 
 
-@dataclass(frozen=True)
-class ImageInput:
-    """One image to process: its ``path`` and ``rel``, the output path stem relative to ``--out``."""
-
-    path: Path
-    rel: Path
-
-
-def _glob_base(pattern: str) -> Path:
-    """The folder part of a glob before its first wildcard (outputs mirror what follows it)."""
-    parts = Path(pattern).parts
-    base: list[str] = []
-    for p in parts[:-1]:
-        if glob.has_magic(p):
-            break
-        base.append(p)
-    return Path(*base) if base else Path(".")
-
-
-def discover_images(inputs: list[str | os.PathLike]) -> list[ImageInput]:
-    """Expand folders (recursively), files and glob patterns into a sorted, de-duplicated list.
-
-    Folders keep their sub-folder structure in ``rel``; a file given by name maps to its own name.
-    Files inside folders are picked by suffix (``IMAGE_SUFFIXES``); a file named explicitly is taken
-    whatever its suffix (a bad file then fails on decoding and is reported).
-    """
-    found: dict[Path, ImageInput] = {}
-
-    def add(path: Path, rel: Path) -> None:
-        key = path.resolve()
-        if key not in found:
-            found[key] = ImageInput(path=path, rel=rel.with_suffix(""))
-
-    for raw in inputs:
-        s = str(raw)
-        p = Path(s)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                    add(f, f.relative_to(p))
-        elif p.is_file():
-            add(p, Path(p.name))
-        elif glob.has_magic(s):
-            base = _glob_base(s)
-            matches = [Path(m) for m in sorted(glob.glob(s, recursive=True))]
-            matches = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
-            if not matches:
-                raise BodyNetError(f"input pattern {s!r} matches no image files")
-            for m in matches:
-                add(m, m.relative_to(base))
-        else:
-            raise BodyNetError(f"input {s!r}: no such file or folder")
-    return sorted(found.values(), key=lambda item: str(item.rel))
+def discover_images(inputs: list[str | os.PathLike]) -> list[InputFile]:
+    """Image files among ``inputs`` (folders, files, globs; see ``io.inputs.discover_inputs``), picked by
+    ``IMAGE_SUFFIXES``; an input that does not exist is an error."""
+    return discover_inputs(inputs, IMAGE_SUFFIXES, what="image")

@@ -2,14 +2,14 @@
 
 Ranks share nothing while they work (each writes its own images' files); at the end they exchange
 their failure lists so rank 0 writes joints.json and failures.csv for the whole run. The process
-group itself is ``bodynet_cli.train.distributed``'s (one set-up for every command).
+group itself is ``bodynet_cli.distributed``'s (one set-up for every command).
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from bodynet_cli.train.distributed import DistContext
+from bodynet_cli.distributed import DistContext
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bodynet_cli.body.conventions import JOINT_NAMES
-from bodynet_cli.io.images import ImageInput
+from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 
 JOINTS_JSON = "joints.json"
@@ -35,7 +35,7 @@ class OutputPaths:
         return all(p.is_file() for p in self.all())
 
 
-def output_paths(out: Path, item: ImageInput, mesh: str | None, viz: bool) -> OutputPaths:
+def output_paths(out: Path, item: InputFile, mesh: str | None, viz: bool) -> OutputPaths:
     """``out/<rel>.npz`` (sub-folders mirrored), ``<rel>.<mesh>`` and ``<rel>.viz.png`` beside it."""
     base = out / item.rel
     return OutputPaths(
@@ -45,9 +45,9 @@ def output_paths(out: Path, item: ImageInput, mesh: str | None, viz: bool) -> Ou
     )
 
 
-def split_collisions(items: list[ImageInput]) -> tuple[list[ImageInput], list[tuple[str, str]]]:
+def split_collisions(items: list[InputFile]) -> tuple[list[InputFile], list[tuple[str, str]]]:
     """Keep the first image of each output name; later ones (``a.png`` after ``a.jpg``) become failures."""
-    seen: dict[Path, ImageInput] = {}
+    seen: dict[Path, InputFile] = {}
     kept, failures = [], []
     for item in items:
         if item.rel in seen:
@@ -80,7 +80,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_joints_json(out: Path, items: list[ImageInput], mesh: str | None, viz: bool) -> int:
+def write_joints_json(out: Path, items: list[InputFile], mesh: str | None, viz: bool) -> int:
     """Collect joints2d, joints2d_score, joints3d and crop of every finished output into ``out/joints.json``.
 
     Reads the NPZ files (not memory), so a resumed or sharded run lists everything that is done.

@@ -17,7 +17,8 @@ import numpy as np
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
-from bodynet_cli.io.images import ImageInput, LoadedImage, load_image
+from bodynet_cli.io.images import LoadedImage, load_image
+from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.sample import Sample, save_sample
 from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
 from bodynet_cli.predict.infer import Prediction, Predictor
@@ -65,20 +66,20 @@ class RunReport:
 
 @dataclass
 class _Prepared:
-    item: ImageInput
+    item: InputFile
     image: LoadedImage
     crop: Crop  # the letterbox in 'auto' mode until the person is found, else the final crop
     pixels: np.ndarray  # uint8 (I, I, 3)
     warnings: list[str] = field(default_factory=list)
 
 
-def _reason(e: BaseException, item: ImageInput) -> str:
+def _reason(e: BaseException, item: InputFile) -> str:
     msg = str(e) if isinstance(e, BodyNetError) else f"{type(e).__name__}: {e}"
     prefix = f"{item.path}: "
     return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
-def _prepare(item: ImageInput, opts: PredictOptions, size: int) -> _Prepared:
+def _prepare(item: InputFile, opts: PredictOptions, size: int) -> _Prepared:
     image = load_image(item.path, max_side=opts.max_side)
     if opts.crop_mode == "boxes":
         box = box_for(opts.boxes or {}, item.path, item.rel)
@@ -91,10 +92,10 @@ def _prepare(item: ImageInput, opts: PredictOptions, size: int) -> _Prepared:
 
 
 def _batches(
-    pool: ThreadPoolExecutor, items: list[ImageInput], fn: Callable, batch_size: int, fail: Callable
+    pool: ThreadPoolExecutor, items: list[InputFile], fn: Callable, batch_size: int, fail: Callable
 ) -> Iterator[list[_Prepared]]:
     """Prepared batches in input order, decoding up to three batches ahead; bad images go to ``fail(item, e)``."""
-    futures: deque[tuple[ImageInput, Future]] = deque()
+    futures: deque[tuple[InputFile, Future]] = deque()
     it = iter(items)
 
     def fill() -> None:
@@ -159,7 +160,7 @@ def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOpti
 
 
 def run_predict(
-    items: list[ImageInput],
+    items: list[InputFile],
     predictor: Predictor,
     opts: PredictOptions,
     meta: dict,
@@ -183,9 +184,9 @@ def run_predict(
     advance(report.skipped)
     loader = ThreadPoolExecutor(opts.workers, thread_name_prefix="bodynet-load")
     writer = ThreadPoolExecutor(opts.workers, thread_name_prefix="bodynet-write")
-    writes: deque[tuple[ImageInput, Future]] = deque()
+    writes: deque[tuple[InputFile, Future]] = deque()
 
-    def fail(item: ImageInput, e: BaseException) -> None:
+    def fail(item: InputFile, e: BaseException) -> None:
         report.failures.append((str(item.path), _reason(e, item)))
         advance(1)
 

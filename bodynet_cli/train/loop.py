@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from bodynet_cli.data.dataset import AugmentSettings, Batch, SynthDataset, collate
+from bodynet_cli.distributed import DistContext
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.npz import atomic_write_bytes
 from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
 from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses
-from bodynet_cli.train.distributed import DistContext, StepBatchSampler, steps_per_epoch
+from bodynet_cli.train.sampler import StepBatchSampler, steps_per_epoch
 from bodynet_cli.train.stages import StageSpec, previous_stage
 from bodynet_cli.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
 
