@@ -27,6 +27,7 @@ def info() -> None:
     table.add_row("cuda GPUs", gpus)
     table.add_row("cpu threads", str(torch.get_num_threads()))
     table.add_row("body model", _body_model_summary())
+    table.add_row("checkpoint", _checkpoint_summary())
     console.print(table)
     raise typer.Exit(0)
 
@@ -42,3 +43,21 @@ def _body_model_summary() -> str:
         return f"unreadable: {e}"
     return (f"{data.model_id}: {data.num_vertices} vertices, {len(data.faces)} faces, {data.num_betas} betas, "
             f"pose blend shapes {'yes' if data.posedirs is not None else 'no'} ({data.source})")
+
+
+def _checkpoint_summary() -> str:
+    """The checkpoint ``predict`` uses without ``--checkpoint``, or why there is none."""
+    from bodynet_cli.cli.predict import DEFAULT_CHECKPOINT
+    from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.models.checkpoint import load_checkpoint
+
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        return f"none installed ({DEFAULT_CHECKPOINT}); predict needs --checkpoint"
+    try:
+        ck = load_checkpoint(DEFAULT_CHECKPOINT)
+    except BodyNetError as e:
+        return f"unreadable: {e}"
+    params = sum(p.numel() for p in ck.model.parameters()) / 1e6
+    stage = ck.info.get("stage")
+    trained = f", trained to {stage} step {ck.info.get('steps')}" if stage else ""
+    return f"{ck.config.name}@{ck.sha256[:12]}: {params:.2f} M parameters{trained} ({DEFAULT_CHECKPOINT})"
