@@ -143,6 +143,11 @@ def test_body_model_scale_transl_joints_only_and_padding():
     fast = m(betas, orient, pose, transl=transl, scale=scale, joints_only=True)
     assert fast.vertices is None
     np.testing.assert_allclose(fast.joints.numpy(), out.joints.numpy(), atol=1e-12)
+    # A vertex subset is posed exactly as in the full mesh (pose blend shapes included).
+    idx = torch.as_tensor([0, 7, 8, 21, 39])
+    part = m(betas, orient, pose, transl=transl, scale=scale, vertex_index=idx)
+    np.testing.assert_allclose(part.vertices.numpy(), out.vertices[:, idx].numpy(), atol=1e-12)
+    np.testing.assert_allclose(part.joints.numpy(), out.joints.numpy(), atol=1e-12)
     np.testing.assert_allclose(m.rest_joints(betas).numpy(), m(betas, 0 * orient, 0 * pose).joints.numpy(), atol=1e-12)
     # Shorter betas are zero-padded.
     short = m(betas[:, :4], orient, pose)

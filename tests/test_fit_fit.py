@@ -12,7 +12,7 @@ from bodynet_cli.body.conventions import JOINT_FLIP, PELVIS, SMPL_TO_BODYNET
 from bodynet_cli.body.load import load_body_model
 from bodynet_cli.body.model import BodyModel
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.fitting.fit import FitOptions, farthest_point_indices, fit_bodies, kabsch, posed_subset
+from bodynet_cli.fitting.fit import FitOptions, farthest_point_indices, fit_bodies, kabsch
 from bodynet_cli.fitting.targets import estimate_grid_scale, target_from_sample
 from bodynet_cli.geometry.space import Camera, Crop, voxel_size_m
 from bodynet_cli.io.sample import Sample
@@ -47,18 +47,6 @@ def test_kabsch_recovers_a_rotation(rng):
     np.testing.assert_allclose(kabsch(src, dst), R, atol=1e-10)
     mirrored = src * np.array([-1.0, 1.0, 1.0])  # no rotation maps onto a mirror image: still a rotation
     assert np.linalg.det(kabsch(src, mirrored)) == pytest.approx(1.0)
-
-
-def test_posed_subset_equals_the_body_model(model, rng):
-    g = torch.Generator().manual_seed(0)
-    betas = torch.randn(3, model.num_betas, generator=g)
-    pose = torch.randn(3, 72, generator=g) * 0.4
-    idx = torch.as_tensor(np.sort(rng.choice(model.num_vertices, 50, replace=False)))
-    joints, verts = posed_subset(model, betas, pose, idx)
-    out = model(betas, pose[:, :3], pose[:, 3:])
-    torch.testing.assert_close(joints, out.joints, atol=1e-5, rtol=0)
-    torch.testing.assert_close(verts, out.vertices[:, idx], atol=1e-5, rtol=0)
-    assert posed_subset(model, betas, pose, None)[1] is None
 
 
 def test_estimate_grid_scale_is_exact_for_a_scaled_skeleton(reference):

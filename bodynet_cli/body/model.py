@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import SMPL_TO_BODYNET
-from bodynet_cli.body.lbs import batch_rigid_transform, batch_rodrigues, lbs
+from bodynet_cli.body.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, lbs
 from bodynet_cli.body.model_data import NUM_SMPL_JOINTS, BodyModelData
 from bodynet_cli.errors import BodyNetError
 
@@ -85,6 +85,17 @@ class BodyModel(torch.nn.Module):
         betas = self._betas(betas)
         return self.J_template + torch.einsum("bl,jcl->bjc", betas, self.J_shapedirs)
 
+    def _skin_subset(self, betas: torch.Tensor, rot_mats: torch.Tensor, rel: torch.Tensor, index: torch.Tensor):
+        """The posed vertices ``index`` (n,): shape and pose blend shapes and skinning of just those
+        (the same arithmetic as ``lbs``). rot_mats: (B, 24, 3, 3); rel: (B, 24, 4, 4) joint transforms."""
+        B = betas.shape[0]
+        v = self.v_template[index] + blend_shapes(betas, self.shapedirs[index])
+        if self.has_posedirs:
+            eye = torch.eye(3, dtype=v.dtype, device=v.device)
+            v = v + torch.einsum("bk,vck->bvc", (rot_mats[:, 1:] - eye).reshape(B, -1), self.posedirs[index])
+        T = torch.einsum("vj,bjmn->bvmn", self.weights[index], rel[:, :, :3, :])
+        return torch.einsum("bvmn,bvn->bvm", T[..., :3], v) + T[..., 3]
+
     def _check(self, **params: torch.Tensor | None) -> int:
         sizes = {k: v.shape[0] for k, v in params.items() if v is not None}
         if len(set(sizes.values())) > 1:
@@ -104,13 +115,15 @@ class BodyModel(torch.nn.Module):
         scale: torch.Tensor | None = None,
         joints_only: bool = False,
         check: bool = True,
+        vertex_index: torch.Tensor | None = None,
     ) -> BodyOutput:
         """Pose and shape the body.
 
         betas: (B, ≤NB) (zero-padded); global_orient: (B, 3) and body_pose: (B, 69) axis-angle;
         transl: (B, 3) or None (zero); scale: (B,) or None (one).
-        ``joints_only`` skips the mesh (``vertices`` is None); ``check=False`` skips the NaN and batch
-        checks (they synchronise with the GPU) for inner optimisation loops.
+        ``joints_only`` skips the mesh (``vertices`` is None); ``vertex_index`` (n,) poses only those
+        vertices (``vertices`` is (B, n, 3)), without building the rest of the mesh; ``check=False`` skips
+        the NaN and batch checks (they synchronise with the GPU) for inner optimisation loops.
         """
         if check:
             self._check(betas=betas, global_orient=global_orient, body_pose=body_pose, transl=transl, scale=scale)
@@ -130,11 +143,12 @@ class BodyModel(torch.nn.Module):
         dt = self.v_template.dtype
         pose = torch.cat([global_orient, body_pose], dim=1).to(dt)
         betas = self._betas(betas)
-        if joints_only:
+        if joints_only or vertex_index is not None:
+            # Joints from the precomputed joint regressor, then (optionally) skinning of a vertex subset.
             B = pose.shape[0]
             rot_mats = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, NUM_SMPL_JOINTS, 3, 3)
-            joints, _ = batch_rigid_transform(rot_mats, self.rest_joints(betas), self.parent_list)
-            vertices = None
+            joints, rel = batch_rigid_transform(rot_mats, self.rest_joints(betas), self.parent_list)
+            vertices = None if joints_only else self._skin_subset(betas, rot_mats, rel, vertex_index)
         else:
             vertices, joints = lbs(
                 betas, pose, self.v_template, self.shapedirs, self.posedirs if self.has_posedirs else None,

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import JOINT_FLIP, PELVIS, SMPL_TO_BODYNET
-from bodynet_cli.body.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes
 from bodynet_cli.fitting.chamfer import chamfer, nearest_neighbours
 from bodynet_cli.fitting.robust import geman_mcclure
 from bodynet_cli.fitting.targets import FitTarget
@@ -88,26 +87,6 @@ def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:
         idx[i] = int(np.argmax(dist))
         dist = np.minimum(dist, np.sum((points - points[idx[i]]) ** 2, axis=1))
     return np.sort(idx)
-
-
-def posed_subset(model, betas: torch.Tensor, pose: torch.Tensor, index: torch.Tensor | None):
-    """Posed joints and a subset of posed vertices without building the whole mesh.
-
-    model: ``BodyModel``; betas: (B, NB); pose: (B, 72) axis-angle (global first); index: (n,) vertex
-    indices, or None for joints only. Returns ``(joints (B, 24, 3), vertices (B, n, 3) or None)`` in
-    model space (no scale, no translation), equal to ``model(...)`` on those vertices.
-    """
-    B = pose.shape[0]
-    rot = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, -1, 3, 3)
-    joints, rel = batch_rigid_transform(rot, model.rest_joints(betas), model.parents)
-    if index is None:
-        return joints, None
-    v = model.v_template[index] + blend_shapes(betas, model.shapedirs[index])
-    if model.has_posedirs:
-        eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
-        v = v + torch.einsum("bk,vck->bvc", (rot[:, 1:] - eye).reshape(B, -1), model.posedirs[index])
-    T = torch.einsum("vj,bjmn->bvmn", model.weights[index], rel[:, :, :3, :])
-    return joints, torch.einsum("bvmn,bvn->bvm", T[..., :3], v) + T[..., 3]
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -299,7 +278,7 @@ def fit_bodies(
 
     # Stage 1: joints only (shape fixed at the mean).
     def joint_loss(go, bp, tr, log_s, betas, bt: _Batch):
-        joints, _ = posed_subset(model, betas.detach(), torch.cat([go, bp], 1), None)
+        joints = model(betas.detach(), go, bp, joints_only=True, check=False).joints
         _, js = _target_scale(log_s, bt)
         j16 = joints[:, SMPL_TO_BODYNET] + tr[:, None]
         return _joint_term(j16, bt.joints * js, o.joint_sigma_init) + o.w_pose * pose_prior(bp)
@@ -314,7 +293,8 @@ def fit_bodies(
     sub = torch.as_tensor(_SUBSETS[key], device=dev)
 
     def surface_terms(go, bp, tr, log_s, betas, bt: _Batch, nn=None):
-        joints, verts = posed_subset(model, betas, torch.cat([go, bp], 1), sub)
+        posed = model(betas, go, bp, vertex_index=sub, check=False)
+        joints, verts = posed.joints, posed.vertices
         s, js = _target_scale(log_s, bt)
         verts = verts + tr[:, None]
         pts = bt.points * s[:, None, None]
