@@ -61,16 +61,31 @@ class SynthReport:
 _generator = None
 
 
-def _exit_with_parent(poll_s: float = 1.0) -> None:
-    """End this worker when its parent dies, even by SIGKILL, instead of lingering as an orphan.
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """End this worker when its parent (pid ``parent``) dies, even by SIGKILL, instead of lingering as an
+    orphan that holds the CPU.
 
-    Files are written atomically, so ending mid-sample loses only that sample (a rerun remakes it).
+    On Linux the kernel does it (``PR_SET_PDEATHSIG``: SIGKILL as soon as the parent exits, whatever
+    this process is doing); elsewhere a thread polls the parent pid. Files are written atomically, so
+    ending mid-sample loses only that sample (a rerun remakes it).
     """
-    import os
+    import signal
+    import sys
     import threading
     import time
 
-    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+        if armed:
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
+            return
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -80,7 +95,9 @@ def _exit_with_parent(poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _init_worker(body_model_path: str, settings_json: str, threads: int = 1, worker: bool = True) -> None:
+def _init_worker(body_model_path: str, settings_json: str, threads: int = 1, parent: int | None = None) -> None:
+    """Build this process's generator. parent: the pid of the process that started this worker (None when
+    generating in-process)."""
     import torch
 
     from bodynet_cli.body.load import load_body_model
@@ -88,8 +105,8 @@ def _init_worker(body_model_path: str, settings_json: str, threads: int = 1, wor
     from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings
 
     global _generator
-    if worker:
-        _exit_with_parent()
+    if parent is not None:
+        _exit_with_parent(parent)
     # one thread per process: parallelism comes from the workers, and results must not depend on it
     torch.set_num_threads(threads)
     d = json.loads(settings_json)
@@ -212,7 +229,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
 
         threads = torch.get_num_threads()
         try:
-            _init_worker(model_path, json.dumps(settings_dict), worker=False)
+            _init_worker(model_path, json.dumps(settings_dict))
             for part in _chunks(todo, chunk):
                 collect(_make(str(out), part, mesh))
         finally:
@@ -224,7 +241,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
         # spawn: a forked child of a process that already ran torch threads can hang in OpenMP
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(model_path, json.dumps(settings_dict))) as pool:
+                                 initargs=(model_path, json.dumps(settings_dict), 1, os.getpid())) as pool:
             futures = [pool.submit(_make, str(out), part, mesh) for part in _chunks(todo, chunk)]
             try:
                 for fut in as_completed(futures):
