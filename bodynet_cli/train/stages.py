@@ -54,7 +54,7 @@ STAGE_TABLE: dict[str, StageSpec] = {
         StageSpec("voxels", steps=4000, lr=1e-3, summary="voxels; 2D and 3D nets frozen"),
         StageSpec("voxels_proj", steps=2000, lr=1e-3, summary="voxels with FV+SV re-projection losses"),
         # Fine-tuning everything: a lower rate keeps the pretrained sub-nets from being thrown off.
-        StageSpec("end2end", steps=6000, lr=2.5e-4, summary="all four sub-nets, multi-task loss"),
+        StageSpec("end2end", steps=10000, lr=2.5e-4, summary="all four sub-nets, multi-task loss"),
         StageSpec("part_voxels", steps=2000, lr=1e-3, part_voxels=True, summary="7-class part-voxel head"),
     )
 }
