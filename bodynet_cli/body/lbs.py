@@ -81,6 +81,31 @@ def batch_rigid_transform(
     return posed_joints, rel
 
 
+def pose_and_skin(
+    v_shaped: torch.Tensor,
+    rot_mats: torch.Tensor,
+    rel: torch.Tensor,
+    weights: torch.Tensor,
+    posedirs: torch.Tensor | None,
+) -> torch.Tensor:
+    """Pose blend shapes and skinning of shaped rest vertices (the whole mesh or any subset of it).
+
+    v_shaped: (B, V, 3) rest vertices with the shape blend applied; rot_mats: (B, J, 3, 3) local
+    rotations; rel: (B, J, 4, 4) skinning transforms from ``batch_rigid_transform``; weights: (V, J);
+    posedirs: (V, 3, (J−1)·9) or None. Returns the posed vertices (B, V, 3).
+    """
+    B, J = rot_mats.shape[:2]
+    if posedirs is not None:
+        eye = torch.eye(3, dtype=rot_mats.dtype, device=rot_mats.device)
+        pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)  # (B, (J-1)·9), row-major per joint
+        v_shaped = v_shaped + torch.matmul(posedirs.reshape(-1, posedirs.shape[-1]), pose_feature.T).T.reshape(
+            v_shaped.shape
+        )
+    # Blend the joints' 3×4 transforms per vertex; a plain matmul is ~2× faster than einsum here.
+    T = torch.matmul(weights, rel[:, :, :3, :].reshape(B, J, 12)).reshape(B, -1, 3, 4)  # (B, V, 3, 4)
+    return (T[..., :3] @ v_shaped[..., None])[..., 0] + T[..., 3]
+
+
 def lbs(
     betas: torch.Tensor,
     pose: torch.Tensor,
@@ -103,14 +128,5 @@ def lbs(
     v_shaped = v_template + blend_shapes(betas, shapedirs)
     rest_joints = vertices2joints(J_regressor, v_shaped)
     rot_mats = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, J, 3, 3)
-    if posedirs is not None:
-        eye = torch.eye(3, dtype=pose.dtype, device=pose.device)
-        pose_feature = (rot_mats[:, 1:] - eye).reshape(B, -1)  # (B, (J-1)·9), row-major per joint
-        v_shaped = v_shaped + torch.matmul(posedirs.reshape(-1, posedirs.shape[-1]), pose_feature.T).T.reshape(
-            v_shaped.shape
-        )
     joints, rel = batch_rigid_transform(rot_mats, rest_joints, parents)
-    # Blend the joints' 3×4 transforms per vertex; a plain matmul is ~2× faster than einsum here.
-    T = torch.matmul(weights, rel[:, :, :3, :].reshape(B, J, 12)).reshape(B, -1, 3, 4)  # (B, V, 3, 4)
-    vertices = (T[..., :3] @ v_shaped[..., None])[..., 0] + T[..., 3]
-    return vertices, joints
+    return pose_and_skin(v_shaped, rot_mats, rel, weights, posedirs), joints

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import SMPL_TO_BODYNET
-from bodynet_cli.body.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, lbs
+from bodynet_cli.body.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, lbs, pose_and_skin
 from bodynet_cli.body.model_data import NUM_SMPL_JOINTS, BodyModelData
 from bodynet_cli.errors import BodyNetError
 
@@ -85,17 +85,6 @@ class BodyModel(torch.nn.Module):
         betas = self._betas(betas)
         return self.J_template + torch.einsum("bl,jcl->bjc", betas, self.J_shapedirs)
 
-    def _skin_subset(self, betas: torch.Tensor, rot_mats: torch.Tensor, rel: torch.Tensor, index: torch.Tensor):
-        """The posed vertices ``index`` (n,): shape and pose blend shapes and skinning of just those
-        (the same arithmetic as ``lbs``). rot_mats: (B, 24, 3, 3); rel: (B, 24, 4, 4) joint transforms."""
-        B = betas.shape[0]
-        v = self.v_template[index] + blend_shapes(betas, self.shapedirs[index])
-        if self.has_posedirs:
-            eye = torch.eye(3, dtype=v.dtype, device=v.device)
-            v = v + torch.einsum("bk,vck->bvc", (rot_mats[:, 1:] - eye).reshape(B, -1), self.posedirs[index])
-        T = torch.einsum("vj,bjmn->bvmn", self.weights[index], rel[:, :, :3, :])
-        return torch.einsum("bvmn,bvn->bvm", T[..., :3], v) + T[..., 3]
-
     def _check(self, **params: torch.Tensor | None) -> int:
         sizes = {k: v.shape[0] for k, v in params.items() if v is not None}
         if len(set(sizes.values())) > 1:
@@ -148,7 +137,12 @@ class BodyModel(torch.nn.Module):
             B = pose.shape[0]
             rot_mats = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, NUM_SMPL_JOINTS, 3, 3)
             joints, rel = batch_rigid_transform(rot_mats, self.rest_joints(betas), self.parent_list)
-            vertices = None if joints_only else self._skin_subset(betas, rot_mats, rel, vertex_index)
+            vertices = None
+            if not joints_only:
+                i = vertex_index
+                v_shaped = self.v_template[i] + blend_shapes(betas, self.shapedirs[i])
+                posedirs = self.posedirs[i] if self.has_posedirs else None
+                vertices = pose_and_skin(v_shaped, rot_mats, rel, self.weights[i], posedirs)
         else:
             vertices, joints = lbs(
                 betas, pose, self.v_template, self.shapedirs, self.posedirs if self.has_posedirs else None,
