@@ -47,17 +47,16 @@ def _body_model_summary() -> str:
 
 def _checkpoint_summary() -> str:
     """The checkpoint ``predict`` uses without ``--checkpoint``, or why there is none."""
-    from bodynet_cli.cli.predict import DEFAULT_CHECKPOINT
+    from bodynet_cli.cli.predict import _checkpoint_dir
     from bodynet_cli.errors import BodyNetError
     from bodynet_cli.models.checkpoint import load_checkpoint
 
-    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
-        return f"none installed ({DEFAULT_CHECKPOINT}); predict needs --checkpoint"
     try:
-        ck = load_checkpoint(DEFAULT_CHECKPOINT)
+        path = _checkpoint_dir(None)
+        ck = load_checkpoint(path)
     except BodyNetError as e:
-        return f"unreadable: {e}"
+        return f"none usable: {e}"
     params = sum(p.numel() for p in ck.model.parameters()) / 1e6
     stage = ck.info.get("stage")
     trained = f", trained to {stage} step {ck.info.get('steps')}" if stage else ""
-    return f"{ck.config.name}@{ck.sha256[:12]}: {params:.2f} M parameters{trained} ({DEFAULT_CHECKPOINT})"
+    return f"{ck.config.name}@{ck.sha256[:12]}: {params:.2f} M parameters{trained} ({path})"
