@@ -22,18 +22,9 @@ from torch.nn import functional as F
 
 from bodynet_cli.body.conventions import SEG_FLIP
 from bodynet_cli.data.dataset import SynthDataset, collate
+from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.targets import decode_volume
-
-
-def _iou(a: np.ndarray, b: np.ndarray, axes) -> np.ndarray:
-    return (a & b).sum(axes) / np.maximum((a | b).sum(axes), 1)
-
-
-def _miou(conf: np.ndarray) -> float:
-    """Mean IoU over the body classes (not background, class 0) of a confusion matrix [true, predicted]."""
-    tp = np.diag(conf)
-    return float((tp / np.maximum(conf.sum(0) + conf.sum(1) - tp, 1))[1:].mean())
 
 
 def main() -> None:
@@ -48,12 +39,12 @@ def main() -> None:
     model = ck.model.eval()
     ds = SynthDataset(args.data, args.split, ck.config)
     n = min(args.n, len(ds))
-    thresholds = np.array([0.2, 0.3, 0.4, 0.5])
+    thresholds = (0.2, 0.3, 0.4, 0.5)
     rows: dict[str, list] = {k: [] for k in ("iou3d", "fv", "sv", "seg_silhouette", "occupancy_ratio",
                                               "depth_error_mm", "depth_error_mm_if_zero")}
-    at_threshold = []
-    classes = ck.config.num_seg
-    conf = np.zeros((classes, classes), dtype=np.int64)
+    at_threshold: dict[float, list] = {t: [] for t in thresholds}
+    classes, h = ck.config.num_seg, ck.config.heatmap_size
+    conf = np.zeros((1, classes, classes), dtype=np.int64)  # pooled over the samples
     with torch.no_grad():
         for start in range(0, n, args.batch):
             b = collate([ds[i] for i in range(start, min(start + args.batch, n))])
@@ -61,33 +52,34 @@ def main() -> None:
             prob = torch.sigmoid(out.voxel_logits[:, -1]).numpy()
             gt = b.voxels.numpy()
             pred = prob > 0.5
-            rows["iou3d"] += list(_iou(pred, gt, (1, 2, 3)))
-            rows["fv"] += list(_iou(pred.any(1), gt.any(1), (1, 2)))
-            rows["sv"] += list(_iou(pred.any(3), gt.any(3), (1, 2)))
+            rows["iou3d"] += list(voxel_iou(pred, gt))
+            rows["fv"] += list(voxel_iou(pred.any(1), gt.any(1)))
+            rows["sv"] += list(voxel_iou(pred.any(3), gt.any(3)))
             rows["occupancy_ratio"] += list(pred.sum((1, 2, 3)) / np.maximum(gt.sum((1, 2, 3)), 1))
-            at_threshold += [[_iou(p > t, g, (0, 1, 2)) for t in thresholds] for p, g in zip(prob, gt, strict=True)]
+            for t in thresholds:
+                at_threshold[t] += list(voxel_iou(prob > t, gt))
             # The segmentation's silhouette, on the voxel grid's (x, y) raster.
             res = gt.shape[-1]
-            seg = out.segm_logits[:, -1].argmax(1, keepdim=True).float()
-            seg = F.interpolate(seg, size=(res, res), mode="nearest")[:, 0].numpy() > 0
+            seg = out.segm_logits[:, -1].argmax(1)
+            seg_vox = F.interpolate(seg[:, None].float(), size=(res, res), mode="nearest")[:, 0].numpy() > 0
             true = F.adaptive_avg_pool2d((b.segmentation > 0).float()[:, None], res)[:, 0].numpy() > 0.5
-            rows["seg_silhouette"] += list(_iou(seg, true, (1, 2)))
-            h = ck.config.heatmap_size
+            rows["seg_silhouette"] += list(voxel_iou(seg_vox, true))
             labels = F.interpolate(b.segmentation[:, None].float(), size=(h, h), mode="nearest")[:, 0].long()
-            np.add.at(conf, (labels.numpy().ravel(), out.segm_logits[:, -1].argmax(1).numpy().ravel()), 1)
+            conf += confusion_matrix(seg.numpy(), labels.numpy(), classes).sum(0, keepdims=True)
             _, depth = decode_volume(out.volumes[:, -1], ck.config.depth_bins)
             rows["depth_error_mm"] += list(1000 * (depth - b.depth_m).abs().mean(1).numpy())
             rows["depth_error_mm_if_zero"] += list(1000 * b.depth_m.abs().mean(1).numpy())
     print(f"{args.checkpoint}: {n} {args.split} samples, {ck.config.voxel_res}³ voxels")
     for k, v in rows.items():
-        print(f"  {k:18s} {np.mean(v):.3f}")
+        print(f"  {k:18s} {np.nanmean(v):.3f}")
     merged_index = np.minimum(np.arange(classes), SEG_FLIP)  # each class -> the smaller of it and its mirror
     merged = np.zeros_like(conf)
-    np.add.at(merged, (merged_index[:, None], merged_index[None, :]), conf)
+    np.add.at(merged, (0, merged_index[:, None], merged_index[None, :]), conf[0])
     keep = np.unique(merged_index)
-    print(f"  segmentation_miou  {_miou(conf):.3f} (left/right merged: {_miou(merged[np.ix_(keep, keep)]):.3f})")
-    best = np.mean(at_threshold, axis=0)
-    print("  iou3d at threshold " + ", ".join(f"{t:.1f}: {v:.3f}" for t, v in zip(thresholds, best, strict=True)))
+    miou = np.nanmean(class_iou(conf)[0, 1:])
+    miou_merged = np.nanmean(class_iou(merged[:, keep][:, :, keep])[0, 1:])
+    print(f"  segmentation_miou  {miou:.3f} (left/right merged: {miou_merged:.3f})")
+    print("  iou3d at threshold " + ", ".join(f"{t:.1f}: {np.nanmean(v):.3f}" for t, v in at_threshold.items()))
 
 
 if __name__ == "__main__":
