@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Create (once) and activate the project's virtual environment; source it, don't run it.
-# BODYNET_VENV picks the folder (default .venv); TORCH_SPEC the torch to install (default the CPU
-# build 2.13.0, which these machines have on disk; a plain `torch` would pull a multi-GB CUDA build).
+# The environment is .venv; TORCH_SPEC picks the torch to install (default the CPU build 2.13.0, which
+# these machines have on disk; a plain `torch` would pull a multi-GB CUDA build).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${BODYNET_VENV:-$ROOT/.venv}"
+VENV="$ROOT/.venv"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
