@@ -12,10 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from bodynet_cli import __version__
 from bodynet_cli.body.conventions import PELVIS, SEG_TO_VOXEL_PART
 from bodynet_cli.body.model_data import BodyModelData
+from bodynet_cli.body.pose_library import DEFAULT_WEIGHTS
 from bodynet_cli.data.synth.appearance import (
     BodyLayout,
     add_occluders,
@@ -29,7 +31,16 @@ from bodynet_cli.data.synth.appearance import (
 )
 from bodynet_cli.data.synth.backgrounds import sample_background
 from bodynet_cli.data.synth.bodies import sample_body
-from bodynet_cli.data.synth.camera import CameraSettings, sample_camera, sample_crop
+from bodynet_cli.data.synth.camera import (
+    TRUNCATED,
+    CameraSettings,
+    grow_crop,
+    sample_camera,
+    sample_crop,
+    sample_framing,
+    shifted_crop,
+    truncated_crop,
+)
 from bodynet_cli.geometry.rasterize import Fragments, interpolate, rasterize
 from bodynet_cli.geometry.space import Camera, Crop, camera_to_grid, project
 from bodynet_cli.io.sample import Sample
@@ -44,7 +55,8 @@ class SynthSettings:
     """Everything that decides the data besides the body model: recorded in every sample's ``meta``.
 
     seed: the dataset's seed; input_size: side of the saved image and segmentation (pixels);
-    voxel_res: R of ``voxels`` and ``part_voxels``; pose_spread: perturbation scale of the base poses;
+    voxel_res: R of ``voxels`` and ``part_voxels``; pose_spread: perturbation scale of the library poses;
+    pose_weights: probability weight of each pose family (``bodynet_cli.body.pose_library.FAMILIES``);
     p_extreme: share of extreme-shape bodies; tilt_deg: body tilt range; p_photo: share of photograph
     backgrounds; p_occluder: share of images with occluders; supersample: body colour samples per pixel
     side (anti-aliasing; the segmentation is always the label at the pixel centre); camera: the camera's
@@ -55,6 +67,7 @@ class SynthSettings:
     input_size: int = 128
     voxel_res: int = 64
     pose_spread: float = 1.0
+    pose_weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     p_extreme: float = 0.1
     tilt_deg: float = 8.0
     p_photo: float = 0.6
@@ -142,6 +155,42 @@ class SynthGenerator:
         colour = body.reshape(N, ss, N, ss, 3).mean((1, 3))
         return background * (1 - cover) + colour
 
+    def _frame(self, rng: np.random.Generator, framing: str, v: np.ndarray, uv: np.ndarray, joints_uv: np.ndarray,
+               camera: Camera) -> Crop:
+        """The crop of ``framing`` around the camera-space body ``v`` (V, 3) projecting to ``uv`` (V, 2).
+
+        Depth rule: the grid spans Z0·S/f metres in depth around Z0, so the side S is at least
+        2.1 × (the largest |Z − Z0| of the vertices that project into the crop) × f / Z0 (5 % margin):
+        the voxels of the visible body stay inside the grid (a side view of a stride gets a larger
+        crop). Only visible vertices count, so a truncated crop is not widened to the legs it leaves out;
+        growing a crop can bring more of the body into view, so the rule is applied until it holds (at
+        most 4 times). A truncated crop grows away from its cut edge, the others about their centre.
+        An ``edge`` crop is a full crop (whole body in depth) moved sideways afterwards.
+        """
+        s, N = self.settings.camera, self.settings.input_size
+
+        def depth_side(c: Crop) -> float:
+            inside = ((uv[:, 0] >= c.x0) & (uv[:, 0] <= c.x0 + c.side) & (uv[:, 1] >= c.y0)
+                      & (uv[:, 1] <= c.y0 + c.side))
+            if not inside.any():
+                return 0.0
+            return 2.1 * float(np.abs(v[inside, 2] - camera.z0).max()) * camera.f / camera.z0
+
+        anchor = None
+        if framing in TRUNCATED:
+            crop, axis, sign = truncated_crop(rng, framing, uv, joints_uv, N, s)
+            anchor = (axis, sign)
+        else:
+            crop = sample_crop(rng, uv, N, s)
+        for _ in range(4):
+            need = depth_side(crop)
+            if need <= crop.side:
+                break
+            crop = grow_crop(crop, need, anchor)
+        if framing == "edge":
+            crop = shifted_crop(rng, crop, uv, s)
+        return Crop.from_array(crop.to_array())
+
     def _rng(self, index: int, stream: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([self.settings.seed, index, stream]))
 
@@ -152,9 +201,14 @@ class SynthGenerator:
         N, R = s.input_size, s.voxel_res
 
         # body, in the camera frame with the pelvis where the camera wants it
-        params = sample_body(self._rng(index, _BODY), self.body.num_betas, s.pose_spread, s.p_extreme, s.tilt_deg)
+        params = sample_body(self._rng(index, _BODY), self.body.num_betas, s.pose_spread, s.p_extreme, s.tilt_deg,
+                             s.pose_weights, self.layout.rest_joints)
         rng = self._rng(index, _CAMERA)
-        camera, pelvis = sample_camera(rng, s.camera)
+        framing, elevation = sample_framing(rng, s.camera)
+        camera, pelvis = sample_camera(rng, s.camera, near=framing in TRUNCATED)
+        # a camera above (elevation > 0) or below the person: the body turns about the camera's x axis
+        params.global_orient = (Rotation.from_rotvec([np.deg2rad(elevation), 0.0, 0.0])
+                                * Rotation.from_rotvec(params.global_orient)).as_rotvec()
         t = lambda a: torch.as_tensor(a, dtype=torch.float32)[None]  # noqa: E731
         out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose))
         transl = pelvis - out.joints[0, 0].double().numpy()
@@ -162,11 +216,9 @@ class SynthGenerator:
         vertices, joints16 = out.vertices + t(transl)[:, None], out.joints16 + t(transl)[:, None]  # camera metres
         # the alignment is used exactly as it is stored (float32), so files reproduce the grids
         camera = Camera.from_array(Camera(camera.f, camera.cx, camera.cy, float(joints16[0, PELVIS, 2])).to_array())
-        # the grid spans Z0·S/f metres in depth: a body reaching far towards or away from the camera (a
-        # side view of a stride) gets a larger crop, so its voxels stay inside the grid (5 % margin)
         v = vertices[0].double().numpy()
-        min_side = 2.1 * float(np.abs(v[:, 2] - camera.z0).max()) * camera.f / camera.z0
-        crop = Crop.from_array(sample_crop(rng, project(v, camera), N, s.camera, min_side).to_array())
+        uv = project(v, camera)
+        crop = self._frame(rng, framing, v, uv, project(out.joints[0].double().numpy() + transl, camera), camera)
 
         # render: visible faces, the label buffer, shaded clothing over a background
         frag = render_fragments(vertices, self.faces, camera, crop, N)
@@ -198,6 +250,8 @@ class SynthGenerator:
         meta = {
             "tool": f"bodynet {__version__} synth", "body_model": self.body.model_id, "seed": s.seed,
             "index": int(index), "settings": s.to_dict(), "extreme_shape": params.extreme_shape,
+            "pose_family": params.pose_family, "pose_mirrored": params.mirrored, "pose_rejected": params.rejected,
+            "framing": framing, "elevation_deg": round(elevation, 3),
             "background": bg_kind, "occluders": n_occluders, "outfit": outfit.describe(),
             "lighting": lighting.describe(), "corruption": corruption,
             "segmentation": "the body's own parts, not hidden by occluders",

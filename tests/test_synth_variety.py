@@ -1,0 +1,151 @@
+"""The synthetic data's variety: pose library and sampler, photo-like framings, faces and hair, the
+person mask, other people. Checked numerically on generated samples of the bundled open body model."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bodynet_cli.body.load import load_body_model
+from bodynet_cli.body.pose_library import (
+    DEFAULT_WEIGHTS,
+    FAMILIES,
+    forward_joints,
+    limbs_inside_torso,
+    normalised_weights,
+    plausible,
+    sample_pose,
+)
+from bodynet_cli.body.poses import POSE_LIMITS
+from bodynet_cli.data.synth.appearance import BodyLayout
+from bodynet_cli.data.synth.camera import CameraSettings
+from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings
+from bodynet_cli.geometry.space import Crop
+
+FRAMING = {name: tuple(float(n == name) for n in ("full", "three_quarter", "upper_body", "close_up", "edge"))
+           for name in ("full", "three_quarter", "upper_body", "close_up", "edge")}
+
+
+@pytest.fixture(scope="module")
+def body():
+    return load_body_model(None)
+
+
+@pytest.fixture(scope="module")
+def rest_joints(body):
+    return BodyLayout.from_model(body.v_template, body.J_regressor, np.asarray(body.vertex_seg15)).rest_joints
+
+
+def _generator(body, **changes) -> SynthGenerator:
+    camera = CameraSettings(**changes.pop("camera", {}))
+    return SynthGenerator(body, SynthSettings(seed=11, input_size=64, voxel_res=64, camera=camera, **changes))
+
+
+# ------------------------------------------------------------------------------------------------ poses
+
+
+def test_keyframes_inside_limits_and_plausible(rest_joints):
+    for family, keys in FAMILIES.items():
+        for k, pose in enumerate(keys):
+            p = pose.reshape(24, 3)[1:]
+            assert (p >= POSE_LIMITS[1:, :, 0] - 1e-6).all() and (p <= POSE_LIMITS[1:, :, 1] + 1e-6).all(), (family, k)
+            assert plausible(pose, rest_joints), (family, k)
+
+
+def test_forward_joints_against_the_body_model(body, rest_joints):
+    """The sampler's joint-level forward kinematics matches the body model's joints (zero betas)."""
+    import torch
+
+    from bodynet_cli.body.model import BodyModel
+
+    rng = np.random.default_rng(0)
+    model = BodyModel(body)
+    for _ in range(3):
+        pose = sample_pose(rng, rest_joints=rest_joints).pose
+        p = torch.as_tensor(pose, dtype=torch.float64)[None]
+        with torch.no_grad():
+            want = model.double()(torch.zeros(1, body.num_betas, dtype=torch.float64), p[:, :3], p[:, 3:]).joints[0]
+        got = forward_joints(pose, rest_joints.astype(np.float64))
+        # the model roots the body at its pelvis joint too; compare relative to it
+        np.testing.assert_allclose(got - got[0], (want - want[0]).numpy(), atol=1e-4)
+
+
+def test_arm_through_the_torso_is_rejected(rest_joints):
+    """An elbow folded into the chest is caught, and the sampler never returns such a pose."""
+    from bodynet_cli.body.pose_library import _p
+
+    bad = _p(l_shoulder=(0, -1.5, 0.0), l_elbow=(0, -2.6, 0))  # forearm straight back into the chest
+    assert limbs_inside_torso(forward_joints(bad, rest_joints), 0.07)
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        d = sample_pose(rng, spread=2.0, rest_joints=rest_joints)
+        assert d.rejected == 8 or not limbs_inside_torso(forward_joints(d.pose, rest_joints), 0.07)
+
+
+def test_sampled_poses_within_limits_deterministic_and_frequencies(rest_joints):
+    n = 3000
+    rng = np.random.default_rng(5)
+    draws = [sample_pose(rng, rest_joints=rest_joints) for _ in range(n)]
+    poses = np.stack([d.pose for d in draws])[:, 3:].reshape(n, 23, 3)
+    assert (poses >= POSE_LIMITS[1:, :, 0] - 1e-9).all() and (poses <= POSE_LIMITS[1:, :, 1] + 1e-9).all()
+    # frequencies: each family within 4 binomial standard deviations of its weight
+    p = normalised_weights(None)
+    counts = Counter(d.family for d in draws)
+    for name, q in zip(FAMILIES, p, strict=True):
+        assert abs(counts[name] / n - q) < 4 * np.sqrt(q * (1 - q) / n) + 1e-9, (name, counts[name] / n, q)
+    assert 0.45 < np.mean([d.mirrored for d in draws]) < 0.55
+    # lying poses are horizontal: the model's up axis turned by ±90°
+    lying = [d.pose for d in draws if d.family == "lying"]
+    assert lying and all(abs(np.linalg.norm(pp[:3]) - np.pi / 2) < 1e-9 for pp in lying)
+    # same seed, same poses; custom weights select the families
+    again = [sample_pose(np.random.default_rng(5), rest_joints=rest_joints) for _ in range(1)]
+    assert np.array_equal(again[0].pose, draws[0].pose)
+    only = {sample_pose(rng, weights={"running": 1.0, "lying": 3.0}).family for _ in range(60)}
+    assert only == {"running", "lying"}
+    assert set(DEFAULT_WEIGHTS) == set(FAMILIES)
+
+
+# --------------------------------------------------------------------------------------------- framing
+
+
+def _ankles_outside(sample) -> bool:
+    crop = Crop.from_array(sample.crop)
+    ankles = sample.joints2d[[0, 5]]  # BodyNet joints 0 and 5: right and left ankle
+    return bool((ankles[:, 1] > crop.y0 + crop.side).all())
+
+
+def test_upper_body_framing_truncates_the_legs_full_does_not(body):
+    standing = {"standing": 1.0}
+    upper = _generator(body, pose_weights=standing, tilt_deg=0.0,
+                       camera={"framing": FRAMING["upper_body"], "p_elevation": 0.0})
+    full = _generator(body, pose_weights=standing, tilt_deg=0.0,
+                      camera={"framing": FRAMING["full"], "p_elevation": 0.0})
+    R = 64
+    for i in range(3):
+        u, f = upper.generate(i).sample, full.generate(i).sample
+        assert u.meta["framing"] == "upper_body" and f.meta["framing"] == "full"
+        assert _ankles_outside(u) and not _ankles_outside(f)
+        # the voxels stop at the grid's bottom edge (y grows downwards) only for the cut body
+        rows_u, rows_f = u.voxels.any((0, 2)), f.voxels.any((0, 2))
+        assert rows_u[R - 1] and not rows_f[R - 2:].any()
+        assert not rows_u[:2].any()  # the head end is inside the crop
+        # the truncated body is seen larger: more of the grid is body
+        assert u.voxels.sum() > f.voxels.sum()
+
+
+def test_edge_framing_puts_part_of_the_person_outside(body):
+    gen = _generator(body, camera={"framing": FRAMING["edge"]})
+    for i in range(3):
+        s = gen.generate(i).sample
+        cols = s.voxels.any((0, 1))
+        assert cols[0] or cols[-1]  # the body reaches the grid's left or right edge
+        crop = Crop.from_array(s.crop)
+        x = s.joints2d[:, 0]
+        assert ((x < crop.x0) | (x > crop.x0 + crop.side)).any()
+
+
+def test_elevation_and_framings_are_recorded(body):
+    gen = _generator(body, camera={"p_elevation": 1.0, "elevation_deg": 30.0})
+    metas = [gen.generate(i).sample.meta for i in range(6)]
+    assert all(abs(m["elevation_deg"]) <= 30.0 for m in metas)
+    assert len({m["elevation_deg"] for m in metas}) == 6 and all(m["pose_family"] in FAMILIES for m in metas)
