@@ -40,7 +40,7 @@ class CameraSettings:
     focal: float = 600.0
     focal_jitter: float = 0.1
     principal_jitter: float = 4.0
-    depth: tuple[float, float] = (4.0, 10.0)
+    depth: tuple[float, float] = (3.0, 10.0)
     pelvis_box: tuple[float, float] = (0.4, 0.3)
     crop_scale: float = 1.2
     crop_jitter: tuple[float, float] = (0.95, 1.15)
