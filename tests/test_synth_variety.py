@@ -19,7 +19,7 @@ from bodynet_cli.body.pose_library import (
 from bodynet_cli.body.poses import POSE_LIMITS
 from bodynet_cli.data.synth.appearance import BodyLayout
 from bodynet_cli.data.synth.camera import CameraSettings
-from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings
+from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings, render_fragments
 from bodynet_cli.geometry.space import Crop
 
 FRAMING = {name: tuple(float(n == name) for n in ("full", "three_quarter", "upper_body", "close_up", "edge"))
@@ -149,3 +149,127 @@ def test_elevation_and_framings_are_recorded(body):
     metas = [gen.generate(i).sample.meta for i in range(6)]
     assert all(abs(m["elevation_deg"]) <= 30.0 for m in metas)
     assert len({m["elevation_deg"] for m in metas}) == 6 and all(m["pose_family"] in FAMILIES for m in metas)
+
+
+# ------------------------------------------------------------------------------ faces, hair, person mask
+
+
+def _posed(gen, yaw: float, depth: float = 2.0):
+    """The mean body standing upright at ``depth`` metres, turned by ``yaw`` (0: facing the camera)."""
+    import torch
+    from scipy.spatial.transform import Rotation
+
+    orient = (Rotation.from_rotvec([0, yaw, 0]) * Rotation.from_rotvec([np.pi, 0, 0])).as_rotvec()
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
+    out = gen.model(t(np.zeros(gen.body.num_betas)), t(orient), t(np.zeros(69)))
+    return out.vertices + t([0.0, 0.0, depth] - out.joints[0, 15].double().numpy())[:, None]  # head on the axis
+
+
+def _head_view(gen, vertices):
+    from bodynet_cli.geometry.space import Camera
+
+    camera = Camera(600.0, 160.0, 120.0, 2.0)
+    return camera, Crop(160.0 - 40.0, 120.0 - 45.0, 80.0, gen.settings.input_size)  # about 27 cm around the head
+
+
+def _flat_light():
+    from bodynet_cli.data.synth.appearance import Lighting
+
+    return Lighting(np.array([0, 0, -1], np.float32), np.zeros(3, np.float32), np.ones(3, np.float32))
+
+
+def _outfit(gen, hair: str, loose: str = "none"):
+    import dataclasses
+
+    from bodynet_cli.data.synth.appearance import sample_outfit
+
+    o = sample_outfit(np.random.default_rng(3))
+    return dataclasses.replace(o, hair=hair, hair_volume=0.03 if hair != "none" else 0.0, loose=loose,
+                               looseness=0.03 if loose != "none" else 0.0)
+
+
+@pytest.fixture(scope="module")
+def plain_gen(body):
+    return _generator(body, supersample=1, p_occluder=0.0)
+
+
+def test_face_only_when_facing_the_camera(plain_gen):
+    gen = plain_gen
+    outfit = _outfit(gen, "none")  # bald: the back of the head is plain skin
+    skin = outfit.textures[0]
+    if skin.kind != "plain":
+        import dataclasses
+
+        outfit.textures[0] = dataclasses.replace(skin, kind="plain")
+    seen = {}
+    for name, yaw in (("front", 0.0), ("back", np.pi)):
+        v = _posed(gen, yaw)
+        camera, crop = _head_view(gen, v)
+        bg = np.zeros((gen.settings.input_size,) * 2 + (3,), np.float32)
+        image, cover = gen._render([gen._dress(v, outfit)], camera, crop, _flat_light(), bg)
+        fi = render_fragments(v, gen.faces, camera, crop, gen.settings.input_size).face_index[0].numpy()
+        head = (cover[0] == 1) & (fi >= 0) & (gen.face_seg15[np.maximum(fi, 0)] == 1)  # head pixels
+        dist = np.abs(image[head] - outfit.textures[0].colours[0]).max(1)
+        seen[name] = int((dist > 0.15).sum())  # pixels clearly not skin: eyes, brows, lips, nostrils
+    assert seen["front"] > 20 and seen["back"] <= 2, seen
+
+
+def test_person_mask_covers_the_body_and_grows_with_hair_and_clothes(plain_gen, body):
+    gen = plain_gen
+    v = _posed(gen, 0.3, depth=3.0)
+    camera, _ = _head_view(gen, v)
+    crop = Crop(-20.0, -150.0, 360.0, gen.settings.input_size)  # the whole body
+    areas = {}
+    for hair, loose in (("none", "none"), ("long", "none"), ("none", "coat"), ("hat", "none")):
+        cover = gen._render([gen._dress(v, _outfit(gen, hair, loose))], camera, crop, _flat_light(), None)[1]
+        areas[hair, loose] = int((cover[0] >= 0.5).sum())
+    bare = areas["none", "none"]
+    assert all(a > bare for k, a in areas.items() if k != ("none", "none")), areas
+    # generated samples: the mask holds the body's labels, and is larger by the hair and clothes
+    grew = 0
+    for i in range(6):
+        s = gen.generate(i).sample
+        body_px = s.segmentation > 0
+        assert s.person_mask.shape == s.segmentation.shape and set(np.unique(s.person_mask)) <= {0, 1}
+        assert (body_px & (s.person_mask == 0)).sum() <= 0.02 * body_px.sum() + 2
+        grew += int(s.person_mask.sum() > body_px.sum())
+    assert grew >= 3
+
+
+# ---------------------------------------------------------------------------------------- other people
+
+
+def test_other_people_change_the_image_not_the_labels(body):
+    alone = _generator(body, p_other=0.0, p_occluder=0.0)
+    crowd = _generator(body, p_other=1.0, p_occluder=0.0)
+    visible = 0
+    for i in range(4):
+        a, c = alone.generate(i), crowd.generate(i)
+        assert a.sample.meta["other_people"] == [] and len(c.sample.meta["other_people"]) <= 1
+        for key in ("joints2d", "joints3d", "segmentation", "person_mask", "voxels", "part_voxels", "crop"):
+            assert np.array_equal(getattr(a.sample, key), getattr(c.sample, key)), key
+        if c.sample.meta["other_people"]:
+            px = c.sample.meta["other_people"][0]["visible_pixels"]
+            visible += px > 0
+            changed = (np.abs(a.image.astype(int) - c.image.astype(int)).max(2) > 30).sum()
+            assert changed >= 0.3 * px  # the second body's pixels (colour jitter aside) differ
+    assert visible >= 2
+
+
+def test_person_mask_in_the_sample_schema(tmp_path):
+    from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.io.sample import Sample, load_sample, save_sample
+
+    seg = np.zeros((8, 8), np.uint8)
+    seg[2:5, 3:6] = 2
+    mask = (seg > 0).astype(np.uint8)
+    mask[1, 3] = 1
+    save_sample(tmp_path / "a.npz", Sample(segmentation=seg, person_mask=mask))
+    assert np.array_equal(load_sample(tmp_path / "a.npz").person_mask, mask)
+    assert load_sample(tmp_path / "a.npz").person_mask.dtype == np.uint8
+    save_sample(tmp_path / "b.npz", Sample(segmentation=seg, person_mask=mask * 3))
+    with pytest.raises(BodyNetError, match="0 and 1"):
+        load_sample(tmp_path / "b.npz")
+    save_sample(tmp_path / "c.npz", Sample(segmentation=seg, person_mask=mask[:4]))
+    with pytest.raises(BodyNetError, match="same crop"):
+        load_sample(tmp_path / "c.npz")

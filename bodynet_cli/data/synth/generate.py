@@ -19,14 +19,19 @@ from bodynet_cli.body.conventions import PELVIS, SEG_TO_VOXEL_PART
 from bodynet_cli.body.model_data import BodyModelData
 from bodynet_cli.body.pose_library import DEFAULT_WEIGHTS
 from bodynet_cli.data.synth.appearance import (
+    SKIN,
     BodyLayout,
+    HeadFrame,
+    Outfit,
     add_occluders,
     corrupt,
     evaluate_texture,
     face_majority,
+    paint_face,
     sample_lighting,
     sample_outfit,
     shade,
+    shell_offsets,
     vertex_regions,
 )
 from bodynet_cli.data.synth.backgrounds import sample_background
@@ -47,7 +52,7 @@ from bodynet_cli.io.sample import Sample
 from bodynet_cli.models.config import ModelConfig
 
 # Independent random streams per sample: changing how one aspect is drawn leaves the others alone.
-_BODY, _CAMERA, _LOOK, _IMAGE = range(4)
+_BODY, _CAMERA, _LOOK, _IMAGE, _OTHER = range(5)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class SynthSettings:
     voxel_res: R of ``voxels`` and ``part_voxels``; pose_spread: perturbation scale of the library poses;
     pose_weights: probability weight of each pose family (``bodynet_cli.body.pose_library.FAMILIES``);
     p_extreme: share of extreme-shape bodies; tilt_deg: body tilt range; p_photo: share of photograph
-    backgrounds; p_occluder: share of images with occluders; supersample: body colour samples per pixel
+    backgrounds; p_occluder: share of images with occluders; p_other: share of images with another person
+    near the main one (image only: the labels stay the main person's); supersample: body colour samples per pixel
     side (anti-aliasing; the segmentation is always the label at the pixel centre); camera: the camera's
     random ranges.
     """
@@ -72,6 +78,7 @@ class SynthSettings:
     tilt_deg: float = 8.0
     p_photo: float = 0.6
     p_occluder: float = 0.2
+    p_other: float = 0.25
     supersample: int = 2
     camera: CameraSettings = field(default_factory=CameraSettings)
 
@@ -81,6 +88,21 @@ class SynthSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class _Person:
+    """A person to render: camera-space vertices (V', 3) and normals (V', 3) of the body followed by its
+    shells, faces (F', 3), rest-pose points (V', 3) for the textures, and per face its clothing region
+    and whether it is head (where a face may be painted)."""
+
+    vertices: torch.Tensor
+    faces: np.ndarray
+    rest: np.ndarray
+    normals: torch.Tensor
+    face_region: np.ndarray
+    face_head: np.ndarray
+    outfit: Outfit
 
 
 @dataclass
@@ -125,35 +147,111 @@ class SynthGenerator:
         self.face_seg15 = face_majority(seg15, self.faces_np)
         self.vertex_part7 = torch.as_tensor(SEG_TO_VOXEL_PART[seg15])
         self.layout = BodyLayout.from_model(body.v_template, body.J_regressor, seg15)
-        self.rest = torch.as_tensor(self.layout.rest)
+        self.head = HeadFrame.from_layout(self.layout)
         # decided once: a closed, consistently oriented body model is voxelized by winding numbers without
         # re-checking its topology per sample; anything else lets the voxelizer check and choose
         self.closed = True if check_watertight(self.faces_np, body.v_template).oriented else None
 
-    def _composite(self, vertices: torch.Tensor, camera: Camera, crop: Crop, frag: Fragments, outfit, lighting,
-                   face_region: np.ndarray, background: np.ndarray) -> np.ndarray:
-        """The shaded body over ``background`` (N, N, 3) float32, anti-aliased by rendering the body at
-        ``supersample``² samples per pixel and averaging colour and coverage."""
-        N, ss = background.shape[0], self.settings.supersample
-        if ss > 1:
-            frag = render_fragments(vertices, self.faces, camera, crop, N * ss)
+    def _dress(self, vertices: torch.Tensor, outfit: Outfit) -> _Person:
+        """A posed body (1, V, 3) camera metres with ``outfit``'s regions and its image-only shells."""
+        regions = vertex_regions(self.layout, outfit)
+        normals = vertex_normals(vertices, self.faces)[0]
+        off = shell_offsets(self.layout, outfit, regions, self.head)
+        on = off > 0
+        shell_faces = self.faces_np[on[self.faces_np].all(1)]
+        idx = np.nonzero(on)[0]
+        remap = np.full(len(on), -1, np.int64)
+        remap[idx] = np.arange(len(idx)) + len(on)
+        shell = vertices[0, idx] + normals[idx] * torch.as_tensor(off[idx, None], dtype=vertices.dtype)
+        return _Person(
+            vertices=torch.cat([vertices[0], shell]), faces=np.concatenate([self.faces_np, remap[shell_faces]]),
+            rest=np.concatenate([self.layout.rest, self.layout.rest[idx]]),
+            normals=torch.cat([normals, normals[idx]]),
+            face_region=np.concatenate([face_majority(regions, self.faces_np), face_majority(regions, shell_faces)]),
+            face_head=np.concatenate([self.face_seg15 == 1, np.zeros(len(shell_faces), bool)]), outfit=outfit)
+
+    def _render(self, people: list[_Person], camera: Camera, crop: Crop, lighting, background: np.ndarray | None
+                ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Shade ``people`` (z-buffered together) over ``background`` (N, N, 3) float32, anti-aliased by
+        rendering at ``supersample``² samples per pixel and averaging colour and coverage.
+
+        Returns ``(image (N, N, 3) or None without a background, coverage (K, N, N) float32 of each
+        person's visible samples)``.
+        """
+        N, ss = self.settings.input_size, self.settings.supersample
+        size = N * ss
+        offsets = np.cumsum([0] + [len(p.vertices) for p in people])
+        faces = np.concatenate([p.faces + o for p, o in zip(people, offsets, strict=False)])
+        owner = np.concatenate([np.full(len(p.faces), k) for k, p in enumerate(people)])
+        # shells are open surfaces: no back-face culling (the closed bodies hide their own back faces)
+        frag = render_fragments(torch.cat([p.vertices for p in people])[None], torch.as_tensor(faces), camera, crop,
+                                size, cull_backfaces=False)
         fi = frag.face_index[0].numpy()
         fg = fi >= 0
-        normals = interpolate(frag, self.faces, vertex_normals(vertices, self.faces))[0].numpy()[fg]
+        who = np.where(fg, owner[np.maximum(fi, 0)], -1)
+        coverage = np.stack([(who == k).reshape(N, ss, N, ss).mean((1, 3), dtype=np.float32)
+                             for k in range(len(people))])
+        if background is None:
+            return None, coverage
+        faces_t = torch.as_tensor(faces)
+        normals = interpolate(frag, faces_t, torch.cat([p.normals for p in people]))[0].numpy()[fg]
         normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
-        rest_points = interpolate(frag, self.faces, self.rest)[0].numpy()[fg]
-        regions = face_region[fi[fg]]
-        albedo = np.zeros((len(regions), 3), np.float32)
-        for r, tex in enumerate(outfit.textures):
-            m = regions == r
-            if m.any():
-                albedo[m] = evaluate_texture(tex, rest_points[m])
-        body = np.zeros((N * ss, N * ss, 3), np.float32)
+        rest = interpolate(frag, faces_t, torch.as_tensor(np.concatenate([p.rest for p in people])))[0].numpy()[fg]
+        pix_face, pix_owner = fi[fg], who[fg]
+        albedo = np.zeros((len(pix_face), 3), np.float32)
+        for k, person in enumerate(people):
+            mine = pix_owner == k
+            local = pix_face[mine] - int(np.searchsorted(owner, k))
+            regions = person.face_region[local]
+            a = np.zeros((len(local), 3), np.float32)
+            for r, tex in enumerate(person.outfit.textures):
+                m = regions == r
+                if m.any():
+                    a[m] = evaluate_texture(tex, rest[mine][m])
+            face = person.face_head[local] & (regions == SKIN)
+            if face.any() and person.outfit.face is not None:
+                a[face] = paint_face(rest[mine][face], a[face], self.head, person.outfit.face)
+            albedo[mine] = a
+        body = np.zeros((size, size, 3), np.float32)
         body[fg] = shade(albedo, normals, lighting)
-        # box filter: coverage-weighted mean colour of the body in each output pixel
+        # box filter: coverage-weighted mean colour of the people in each output pixel
         cover = fg.reshape(N, ss, N, ss).mean((1, 3), dtype=np.float32)[..., None]
         colour = body.reshape(N, ss, N, ss, 3).mean((1, 3))
-        return background * (1 - cover) + colour
+        return background * (1 - cover) + colour, coverage
+
+    def _other_person(self, index: int, camera: Camera, crop: Crop, pelvis: np.ndarray, elevation: float
+                      ) -> tuple[_Person | None, dict]:
+        """Another random person near the main one, or None (probability 1 − ``p_other``).
+
+        Its pelvis is 0.8-4 m behind the main one's or (30 %) 0.8-2 m in front of it, at a random
+        horizontal position across the crop (10 % beyond either edge), on the main person's ground plane
+        (the same height above it, seen from the same elevation), with its own pose, shape and clothing.
+        """
+        s = self.settings
+        rng = self._rng(index, _OTHER)
+        if rng.random() >= s.p_other:
+            return None, {}
+        params = sample_body(rng, self.body.num_betas, s.pose_spread, s.p_extreme, s.tilt_deg, s.pose_weights,
+                             self.layout.rest_joints)
+        params.global_orient = (Rotation.from_rotvec([np.deg2rad(elevation), 0.0, 0.0])
+                                * Rotation.from_rotvec(params.global_orient)).as_rotvec()
+        z0 = float(pelvis[2])
+        dz = rng.uniform(0.8, 4.0) if rng.random() < 0.7 else -rng.uniform(0.8, 2.0)
+        if z0 + dz < 1.5:  # too near the camera: behind instead
+            dz = -dz
+        z = z0 + dz
+        u = crop.x0 + crop.side * rng.uniform(-0.1, 1.1)
+        x = (u - camera.cx) * z / camera.f
+        y = pelvis[1] + (z0 - z) * np.tan(np.deg2rad(elevation))
+        t = lambda a: torch.as_tensor(a, dtype=torch.float32)[None]  # noqa: E731
+        out = self.model(t(params.betas), t(params.global_orient), t(params.body_pose))
+        vertices = out.vertices + t(np.array([x, y, z]) - out.joints[0, 0].double().numpy())[:, None]
+        if float(vertices[..., 2].min()) < 0.2:
+            return None, {}
+        outfit = sample_outfit(rng)
+        info = {"depth_offset_m": round(float(dz), 3), "pose_family": params.pose_family,
+                "outfit": outfit.describe()}
+        return self._dress(vertices, outfit), info
 
     def _frame(self, rng: np.random.Generator, framing: str, v: np.ndarray, uv: np.ndarray, joints_uv: np.ndarray,
                camera: Camera) -> Crop:
@@ -230,9 +328,16 @@ class SynthGenerator:
         rng = self._rng(index, _LOOK)
         outfit = sample_outfit(rng)
         lighting = sample_lighting(rng)
-        face_region = face_majority(vertex_regions(self.layout, outfit), self.faces_np)
         background, bg_kind = sample_background(rng, N, s.p_photo)
-        image = self._composite(vertices, camera, crop, frag, outfit, lighting, face_region, background)
+        main = self._dress(vertices, outfit)
+        other, other_info = self._other_person(index, camera, crop, pelvis, elevation)
+        people = [main] if other is None else [main, other]
+        image, coverage = self._render(people, camera, crop, lighting, background)
+        if other is not None:
+            other_info["visible_pixels"] = int((coverage[1] >= 0.5).sum())
+            coverage = self._render([main], camera, crop, lighting, None)[1]  # the main person alone
+        # the main person's silhouette with hair and loose clothing, whatever is in front of it
+        person_mask = (coverage[0] >= 0.5).astype(np.uint8)
 
         rng = self._rng(index, _IMAGE)
         n_occluders = add_occluders(rng, image, fg) if rng.random() < s.p_occluder else 0
@@ -254,11 +359,14 @@ class SynthGenerator:
             "framing": framing, "elevation_deg": round(elevation, 3),
             "background": bg_kind, "occluders": n_occluders, "outfit": outfit.describe(),
             "lighting": lighting.describe(), "corruption": corruption,
-            "segmentation": "the body's own parts, not hidden by occluders",
+            "segmentation": "the body's own parts, not hidden by occluders or other people",
+            "person_mask": "the person's silhouette with hair and loose clothing, not hidden by occluders or "
+                           "other people", "other_people": [other_info] if other is not None else [],
         }
         sample = Sample(
             voxels=voxels.numpy(), part_voxels=part_voxels.numpy(), joints2d=joints2d.astype(np.float32),
-            joints3d=joints3d.astype(np.float32), segmentation=segmentation, crop=crop.to_array(),
+            joints3d=joints3d.astype(np.float32), segmentation=segmentation, person_mask=person_mask,
+            crop=crop.to_array(),
             camera=camera.to_array(), vertices=vertices[0].numpy(), faces=self.faces_np.astype(np.int32),
             betas=params.betas.astype(np.float32), global_orient=params.global_orient.astype(np.float32),
             body_pose=params.body_pose.astype(np.float32), transl=transl.astype(np.float32),
