@@ -273,3 +273,15 @@ def test_person_mask_in_the_sample_schema(tmp_path):
     save_sample(tmp_path / "c.npz", Sample(segmentation=seg, person_mask=mask[:4]))
     with pytest.raises(BodyNetError, match="same crop"):
         load_sample(tmp_path / "c.npz")
+
+
+def test_vertex_normals_by_incidence_match_the_scatter(rng):
+    import torch
+
+    from bodynet_cli.data.synth.generate import face_incidence, vertex_normals
+
+    v = torch.as_tensor(rng.normal(size=(1, 40, 3)), dtype=torch.float32)
+    f = torch.as_tensor(rng.integers(0, 40, (90, 3)))
+    slow = vertex_normals(v, f)
+    fast = vertex_normals(v, f, face_incidence(f.numpy(), 40))
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)

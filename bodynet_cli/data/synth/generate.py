@@ -113,15 +113,32 @@ class SynthItem:
     sample: Sample
 
 
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, incidence=None) -> torch.Tensor:
     """Unit vertex normals (B, V, 3) of meshes (B, V, 3) with faces (F, 3): area-weighted face normals,
-    pointing out of a mesh whose faces run counter-clockwise seen from outside."""
+    pointing out of a mesh whose faces run counter-clockwise seen from outside.
+
+    incidence: optional scipy sparse (V, F) matrix with a 1 where a vertex is a corner of a face
+    (``face_incidence``): the same sums as a scatter over the corners, several times faster on a CPU.
+    """
     tri = vertices[:, faces]  # (B, F, 3, 3)
     fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
-    vn = torch.zeros_like(vertices)
-    for k in range(3):
-        vn.index_add_(1, faces[:, k], fn)
+    if incidence is not None:
+        vn = torch.stack([torch.from_numpy(incidence @ f.numpy()) for f in fn]).to(vertices.dtype)
+    else:
+        vn = torch.zeros_like(vertices)
+        for k in range(3):
+            vn.index_add_(1, faces[:, k], fn)
     return torch.nn.functional.normalize(vn, dim=-1, eps=1e-12)
+
+
+def face_incidence(faces: np.ndarray, num_vertices: int):
+    """scipy CSR (V, F) float32: 1 where vertex v is a corner of face f (for ``vertex_normals``)."""
+    from scipy.sparse import csr_matrix
+
+    faces = np.asarray(faces, np.int64)
+    rows = faces.T.reshape(-1)
+    cols = np.tile(np.arange(len(faces)), 3)
+    return csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(num_vertices, len(faces)))
 
 
 def render_fragments(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera, crop: Crop, size: int,
@@ -148,6 +165,7 @@ class SynthGenerator:
         self.vertex_part7 = torch.as_tensor(SEG_TO_VOXEL_PART[seg15])
         self.layout = BodyLayout.from_model(body.v_template, body.J_regressor, seg15)
         self.head = HeadFrame.from_layout(self.layout)
+        self.incidence = face_incidence(self.faces_np, len(seg15))
         # decided once: a closed, consistently oriented body model is voxelized by winding numbers without
         # re-checking its topology per sample; anything else lets the voxelizer check and choose
         self.closed = True if check_watertight(self.faces_np, body.v_template).oriented else None
@@ -155,7 +173,7 @@ class SynthGenerator:
     def _dress(self, vertices: torch.Tensor, outfit: Outfit) -> _Person:
         """A posed body (1, V, 3) camera metres with ``outfit``'s regions and its image-only shells."""
         regions = vertex_regions(self.layout, outfit)
-        normals = vertex_normals(vertices, self.faces)[0]
+        normals = vertex_normals(vertices, self.faces, self.incidence)[0]
         off = shell_offsets(self.layout, outfit, regions, self.head)
         on = off > 0
         shell_faces = self.faces_np[on[self.faces_np].all(1)]
@@ -183,9 +201,19 @@ class SynthGenerator:
         offsets = np.cumsum([0] + [len(p.vertices) for p in people])
         faces = np.concatenate([p.faces + o for p, o in zip(people, offsets, strict=False)])
         owner = np.concatenate([np.full(len(p.faces), k) for k, p in enumerate(people)])
-        # shells are open surfaces: no back-face culling (the closed bodies hide their own back faces)
-        frag = render_fragments(torch.cat([p.vertices for p in people])[None], torch.as_tensor(faces), camera, crop,
-                                size, cull_backfaces=False)
+        closed = np.concatenate([np.arange(len(p.faces)) < len(self.faces_np) for p in people])
+        vertices = torch.cat([p.vertices for p in people])
+        grid = camera_to_grid(vertices, camera, crop, size)
+        screen = torch.stack([grid[..., 0], grid[..., 1], vertices[..., 2]], -1)
+        # back faces of the closed bodies are culled; the shells are open surfaces and keep both sides
+        xy = grid[:, :2].numpy()[faces]  # (F, 3, 2)
+        d1, d2 = xy[:, 1] - xy[:, 0], xy[:, 2] - xy[:, 0]
+        kept = np.nonzero(~closed | (d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1] < 0))[0]
+        faces = faces[kept]
+        # each kept face's owner and its index among that person's faces
+        local = kept - np.concatenate([[0], np.cumsum([len(p.faces) for p in people])])[owner[kept]]
+        owner = owner[kept]
+        frag = rasterize(screen[None], torch.as_tensor(faces), size, size)
         fi = frag.face_index[0].numpy()
         fg = fi >= 0
         who = np.where(fg, owner[np.maximum(fi, 0)], -1)
@@ -201,14 +229,13 @@ class SynthGenerator:
         albedo = np.zeros((len(pix_face), 3), np.float32)
         for k, person in enumerate(people):
             mine = pix_owner == k
-            local = pix_face[mine] - int(np.searchsorted(owner, k))
-            regions = person.face_region[local]
-            a = np.zeros((len(local), 3), np.float32)
+            regions = person.face_region[local[pix_face[mine]]]
+            a = np.zeros((len(regions), 3), np.float32)
             for r, tex in enumerate(person.outfit.textures):
                 m = regions == r
                 if m.any():
                     a[m] = evaluate_texture(tex, rest[mine][m])
-            face = person.face_head[local] & (regions == SKIN)
+            face = person.face_head[local[pix_face[mine]]] & (regions == SKIN)
             if face.any() and person.outfit.face is not None:
                 a[face] = paint_face(rest[mine][face], a[face], self.head, person.outfit.face)
             albedo[mine] = a
