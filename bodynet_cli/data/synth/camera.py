@@ -103,15 +103,18 @@ def _joint2d(joints_uv: np.ndarray, name: str) -> np.ndarray:
 
 
 def truncated_crop(rng: np.random.Generator, framing: str, uv: np.ndarray, joints_uv: np.ndarray, size: int,
-                   s: CameraSettings) -> tuple[Crop, int, int]:
+                   s: CameraSettings, core: np.ndarray | None = None) -> tuple[Crop, int, int]:
     """A square crop ending at a body cut (``_CUTS``): uv (V, 2) projected vertices, joints_uv (24, 2)
-    projected SMPL joints, original pixels.
+    projected SMPL joints, original pixels; core: bool (V,) the vertices the crop is framed on (head
+    and torso: outstretched or raised arms may leave the frame, as in photos; default all).
 
     The image axis (0 x, 1 y) closest to the cut-to-head direction runs through the crop: one edge lies
-    on the cut, the crop reaches past the farthest point on the head's side by a margin, and across it
-    covers those points' extent × ``crop_scale``. Returns ``(crop, axis, sign)``: sign +1 when the
+    on the cut, the crop reaches past the farthest core point on the head's side by a margin, and across
+    it covers those points' extent × ``crop_scale``. Returns ``(crop, axis, sign)``: sign +1 when the
     head lies towards growing coordinates of that axis (the cut edge is then the crop's low edge).
     """
+    if core is not None and core.any():
+        uv = uv[core]
     a, b, (t0, t1) = _CUTS[framing]
     pa, pb = _joint2d(joints_uv, a), _joint2d(joints_uv, b)
     cut = pa + rng.uniform(t0, t1) * (pb - pa)

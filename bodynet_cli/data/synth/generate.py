@@ -166,6 +166,9 @@ class SynthGenerator:
         self.layout = BodyLayout.from_model(body.v_template, body.J_regressor, seg15)
         self.head = HeadFrame.from_layout(self.layout)
         self.incidence = face_incidence(self.faces_np, len(seg15))
+        # the vertices a truncated crop is framed on: head and torso (and the thighs for three-quarter)
+        trunk = np.isin(seg15, (1, 2))
+        self.core = {"three_quarter": trunk | np.isin(seg15, (9, 12)), "upper_body": trunk, "close_up": trunk}
         # decided once: a closed, consistently oriented body model is voxelized by winding numbers without
         # re-checking its topology per sample; anything else lets the voxelizer check and choose
         self.closed = True if check_watertight(self.faces_np, body.v_template).oriented else None
@@ -303,7 +306,7 @@ class SynthGenerator:
 
         anchor = None
         if framing in TRUNCATED:
-            crop, axis, sign = truncated_crop(rng, framing, uv, joints_uv, N, s)
+            crop, axis, sign = truncated_crop(rng, framing, uv, joints_uv, N, s, self.core[framing])
             anchor = (axis, sign)
         else:
             crop = sample_crop(rng, uv, N, s)
