@@ -148,12 +148,13 @@ def corrupt_mask(mask: np.ndarray, joints: np.ndarray, size_px: float, c: ProxyC
         ey, ex = np.nonzero(edge)
         for _ in range(int(rng.integers(1, 4))):
             anchor = joints[BULGE_JOINTS[int(rng.integers(len(BULGE_JOINTS)))]]
-            near = np.hypot(ex + 0.5 - anchor[0], ey + 0.5 - anchor[1]) < 0.2 * size_px
-            if near.any():
-                k = int(rng.choice(np.flatnonzero(near)))
+            dist = np.hypot(ex + 0.5 - anchor[0], ey + 0.5 - anchor[1])
+            centre = anchor
+            if len(dist):
+                # A boundary pixel near the joint (the nearest one when the joint is deep inside the mask).
+                near = np.flatnonzero(dist < max(0.2 * size_px, float(dist.min()) + 1.0))
+                k = int(rng.choice(near))
                 centre = np.array([ex[k] + 0.5, ey[k] + 0.5])
-            else:
-                centre = anchor
             radii = c.bulge_size * size_px * rng.uniform(0.5, 1.5, 2)
             m = m | _ellipse(n, centre, radii, float(rng.uniform(0, np.pi)))
     if c.occluder_prob > 0 and rng.random() < c.occluder_prob and m.any():
