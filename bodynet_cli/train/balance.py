@@ -36,26 +36,23 @@ def balanced_weights(norms: dict[str, float], ratios: dict[str, float] | None = 
     return {k: v / total for k, v in raw.items()}
 
 
-def measure_balanced_weights(model, dataset, spec, cfg, opts, ctx) -> dict[str, float]:
-    """The stage's balanced weights, measured on ``opts.balance_batches`` training batches (a fixed draw,
-    averaged over processes). The model's state (BN statistics included) is restored afterwards."""
+def measure_balanced_weights(model, dataset, terms: list[str], losses, batch_size: int, batches: int, device,
+                             ctx) -> dict[str, float]:  # fmt: skip
+    """The balanced weights of ``terms``, measured on ``batches`` training batches of ``dataset`` (a fixed draw,
+    averaged over processes). ``losses(batch, weights)`` runs the model and returns its ``LossBreakdown``.
+    The model's state (BN statistics included) is restored afterwards."""
     from bodynet_cli.data.dataset import collate
-    from bodynet_cli.models.losses import stage_loss_weights
-    from bodynet_cli.train.loop import forward_losses
     from bodynet_cli.train.sampler import StepBatchSampler
 
-    terms = list(stage_loss_weights(spec.name, cfg))
     if len(terms) == 1:
         return {terms[0]: 1.0}
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     params = [p for p in model.parameters() if p.requires_grad]
-    sampler = StepBatchSampler(len(dataset), opts.batch_size, dataset.seed ^ 0xBA1A, 0, opts.balance_batches,
-                               ctx.rank, ctx.world_size)  # fmt: skip
+    sampler = StepBatchSampler(len(dataset), batch_size, dataset.seed ^ 0xBA1A, 0, batches, ctx.rank, ctx.world_size)
     sums = dict.fromkeys(terms, 0.0)
     n = 0
     for keys in sampler:
-        batch = collate([dataset[k] for k in keys]).to(opts.device)
-        _, breakdown = forward_losses(model, batch, spec, cfg, opts, dict.fromkeys(terms, 1.0))
+        breakdown = losses(collate([dataset[k] for k in keys]).to(device), dict.fromkeys(terms, 1.0))
         for k, v in term_gradient_norms(breakdown.terms, params).items():
             sums[k] += v
         n += 1
@@ -64,7 +61,7 @@ def measure_balanced_weights(model, dataset, spec, cfg, opts, ctx) -> dict[str, 
     if ctx.distributed:
         import torch.distributed as dist
 
-        norms = norms.to(opts.device)
+        norms = norms.to(device)
         dist.all_reduce(norms)
         norms = norms.cpu() / ctx.world_size
     return balanced_weights(dict(zip(terms, norms.tolist(), strict=True)))

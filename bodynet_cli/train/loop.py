@@ -354,7 +354,10 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     elif opts.balanced:
         from bodynet_cli.train.balance import measure_balanced_weights
 
-        weights = measure_balanced_weights(model, train_set, spec, cfg, opts, ctx)
+        weights = measure_balanced_weights(
+            model, train_set, list(stage_loss_weights(spec.name, cfg)),
+            lambda batch, w: forward_losses(model, batch, spec, cfg, opts, w)[1], opts.batch_size,
+            opts.balance_batches, opts.device, ctx)  # fmt: skip
         log(f"stage {spec.name}: balanced loss weights " + ", ".join(f"{k} {v:.4g}" for k, v in weights.items()))
     else:
         weights = stage_loss_weights(spec.name, cfg)
