@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.people import detection as det
 from bodynet_cli.people.graph import load_graph
@@ -149,6 +150,12 @@ class FrontEnd:
     @torch.no_grad()
     def detect(self, images: list[np.ndarray]) -> list[list[Person]]:
         """images: uint8 (H, W, 3) RGB each -> per image the people, sorted by box area, largest first."""
+        if not images:
+            return []
+        for i, im in enumerate(images):
+            if not (isinstance(im, np.ndarray) and im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3):
+                raise BodyNetError(f"person front end: image {i} must be uint8 (H, W, 3) RGB, got "
+                                   f"{getattr(im, 'dtype', type(im))} {getattr(im, 'shape', '')}")
         tensors = [torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float()
                    for im in images]
         detections = self._detect(tensors)
