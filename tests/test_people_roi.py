@@ -54,6 +54,26 @@ def test_warp_samples_pixel_centres():
     np.testing.assert_allclose(np.moveaxis(out, 0, -1), expected, atol=1e-3)
 
 
+def test_warp_prefiltered_keeps_the_coordinates():
+    """Shrinking 7×, beyond max_shrink: the 2×2-average pyramid keeps a linear ramp exact, so every
+    output pixel still holds the value at its image point (the pyramid levels' coordinates are right)."""
+    h, w = 300, 340
+    ys, xs = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
+    image = torch.from_numpy(np.stack([xs, ys]).astype(np.float32))
+    r = Roi(cx=170.0, cy=150.0, size=140.0, angle=-0.7)
+    out = warp(image, r.to_image_matrix(20)[None], 20, max_shrink=2.0)[0].numpy()
+    t, s = np.meshgrid(np.arange(20) + 0.5, np.arange(20) + 0.5, indexing="ij")
+    expected = apply_affine(r.to_image_matrix(20), np.stack([s, t], -1))
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), expected, atol=1e-3)
+    plain = warp(image, r.to_image_matrix(20)[None], 20, max_shrink=100.0)[0].numpy()
+    np.testing.assert_allclose(plain, out, atol=1e-3)
+    # A 1-pixel checkerboard: prefiltered it averages to 0.5; plain sampling aliases.
+    checker = torch.from_numpy(((xs.astype(int) + ys.astype(int)) % 2).astype(np.float32))[None]
+    smooth = warp(checker, r.to_image_matrix(20)[None], 20, max_shrink=2.0)
+    aliased = warp(checker, r.to_image_matrix(20)[None], 20, max_shrink=100.0)
+    assert (smooth - 0.5).abs().max() < 0.05 and (aliased - 0.5).abs().max() > 0.2
+
+
 def naive_refine(xy, heatmap, size=256, kernel=7, min_conf=0.5):
     """MediaPipe's RefineLandmarksFromHeatMap as its loops."""
     n, lm, h, w = heatmap.shape

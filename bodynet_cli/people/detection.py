@@ -73,12 +73,14 @@ def decode(raw_boxes: torch.Tensor, raw_scores: torch.Tensor, anchors: torch.Ten
 class Detection:
     """One detected person in normalized letterbox coordinates.
 
-    box: (4,) x0, y0, x1, y1 of the face; keypoints: (K, 2) x, y; score: the best candidate's score.
+    box: (4,) x0, y0, x1, y1 of the face; keypoints: (K, 2) x, y; score: the best candidate's score;
+    view: which of the detector's views of the image it came from (0: the whole image).
     """
 
     box: np.ndarray
     keypoints: np.ndarray
     score: float
+    view: int = 0
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -37,10 +37,18 @@ LANDMARK_SIZE = 256
 HEATMAP_KERNEL = 7
 MIN_REFINE_CONFIDENCE = 0.5
 NUM_LANDMARKS = 33
+FIRST_BODY_LANDMARK = 11  # 0-10 are the face
 AUX_HIPS, AUX_SCALE = 33, 34  # auxiliary landmarks: the body's region for tracking (MediaPipe)
 LANDMARK_BATCH = 32
 DETECTOR_BATCH = 64
 TILE_FRACTION = 0.6
+# Resampling (``roi.warp``): shrink at most this much by plain bilinear sampling, prefilter beyond.
+# The detector shrinks whole photos by large factors, and plain sampling makes its scores flicker
+# around the threshold (skimage's ``camera``: 0.44 to 0.57 under half-pixel shifts, 0.61 prefiltered).
+# The landmark crops stay closer to MediaPipe's plain sampling (the astronaut's visible landmarks:
+# 3.0 px from MediaPipe's with plain sampling, 5.5 px prefiltered from 2×), bounded for large photos.
+DETECTOR_MAX_SHRINK = 2.0
+LANDMARK_MAX_SHRINK = 4.0
 
 
 @dataclass
@@ -127,7 +135,8 @@ class FrontEnd:
 
     device: torch device for both networks. min_score: detector score threshold (MediaPipe: 0.5).
     min_pose_score: the landmark network's pose flag below which a detection is dropped as false (0.5).
-    min_landmarks: fewer landmarks than this visible (> 0.5) inside the image: dropped as false.
+    min_body_landmarks: a person needs at least this many body landmarks (shoulders and below,
+    11-32) visible (> 0.5) inside the image; else dropped (face-only close-ups, false detections).
     same_body: two detections (from different detector windows), or two people after the landmarks,
     whose body axes are closer than this (``roi.body_distance``) are one person; the better detector
     score is kept. tiles: also run the detector on overlapping windows (see ``_detect``).
@@ -135,13 +144,13 @@ class FrontEnd:
     """
 
     def __init__(self, device="cpu", min_score: float = det.MIN_SCORE, min_pose_score: float = 0.5,
-                 min_landmarks: int = 4, same_body: float = 0.3, tiles: bool = True,
+                 min_body_landmarks: int = 2, same_body: float = 0.3, tiles: bool = True,
                  assets: str | Path | None = None):
         self.device = torch.device(device)
         self.tiles = tiles
         self.min_score = min_score
         self.min_pose_score = min_pose_score
-        self.min_landmarks = min_landmarks
+        self.min_body_landmarks = min_body_landmarks
         self.same_body = same_body
         self.detector = load_graph("pose_detection", assets).to(self.device)
         self.landmarker = load_graph("pose_landmark_full", assets).to(self.device)
@@ -156,11 +165,12 @@ class FrontEnd:
             if not (isinstance(im, np.ndarray) and im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3):
                 raise BodyNetError(f"person front end: image {i} must be uint8 (H, W, 3) RGB, got "
                                    f"{getattr(im, 'dtype', type(im))} {getattr(im, 'shape', '')}")
-        tensors = [torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float()
+        tensors = [torch.tensor(im, device=self.device).permute(2, 0, 1).float()
                    for im in images]
         detections = self._detect(tensors)
         rois = [[roi_from_keypoints(d.keypoints[0], d.keypoints[1]) for d in ds] for ds in detections]
-        crops = [warp(t, np.stack([r.to_image_matrix(LANDMARK_SIZE) for r in rs]), LANDMARK_SIZE, "border")
+        crops = [warp(t, np.stack([r.to_image_matrix(LANDMARK_SIZE) for r in rs]), LANDMARK_SIZE, "border",
+                      LANDMARK_MAX_SHRINK)
                  for t, rs in zip(tensors, rois, strict=True) if rs]
         people: list[list[Person]] = [[] for _ in images]
         if not crops:
@@ -168,12 +178,13 @@ class FrontEnd:
         outputs = self._landmarks(torch.cat(crops) / 255.0)
         k = 0
         for i, (ds, rs) in enumerate(zip(detections, rois, strict=True)):
+            found = []
             for d, roi in zip(ds, rs, strict=True):
                 p = self._person(d.score, roi, {name: v[k] for name, v in outputs.items()}, images[i].shape)
                 k += 1
                 if p is not None:
-                    people[i].append(p)
-            people[i] = self._deduplicate(people[i])
+                    found.append((d, p))
+            people[i] = self._deduplicate(found)
             people[i].sort(key=lambda p: -(p.box[2] - p.box[0]) * (p.box[3] - p.box[1]))
         return people
 
@@ -184,13 +195,14 @@ class FrontEnd:
         overlapping square windows (``detector_windows``), all in one batch: it scores one dominant
         person per view highly and small people low, so windows find the others. Per window MediaPipe's
         weighted NMS; across windows, detections whose body axes (keypoints 0, 1) are closer than
-        ``same_body`` are one (the best-scored is kept).
+        ``same_body`` are one: the whole image's detection is kept (MediaPipe's view; on the test photos
+        its landmarks are the closer to MediaPipe's), else the best-scored window's.
         """
         size = det.INPUT_SIZE
         windows = [detector_windows(t.shape[2], t.shape[1], self.tiles) for t in tensors]
         batch = torch.cat([
             warp(t, np.stack([[[c.side / size, 0.0, c.x0], [0.0, c.side / size, c.y0]] for c in ws]), size,
-                 "zeros")
+                 "zeros", DETECTOR_MAX_SHRINK)
             for t, ws in zip(tensors, windows, strict=True)
         ]) / 127.5 - 1.0  # black borders (0) become -1, as MediaPipe's BORDER_ZERO
         raw = [self.detector(batch[i:i + DETECTOR_BATCH]) for i in range(0, len(batch), DETECTOR_BATCH)]
@@ -200,15 +212,16 @@ class FrontEnd:
         result, k = [], 0
         for ws in windows:
             found = []
-            for c in ws:
+            for w, c in enumerate(ws):
                 keep = scores[k] >= self.min_score
                 for d in det.weighted_nms(boxes[k, keep], keypoints[k, keep], scores[k, keep]):
                     d.box = c.crop_to_image((d.box * size).reshape(2, 2)).reshape(4)  # -> original pixels
                     d.keypoints = c.crop_to_image(d.keypoints * size)
+                    d.view = w
                     found.append(d)
                 k += 1
             kept: list[det.Detection] = []
-            for d in sorted(found, key=lambda d: -d.score):
+            for d in sorted(found, key=_preference):
                 if all(body_distance(d.keypoints[:2], e.keypoints[:2]) >= self.same_body for e in kept):
                     kept.append(d)
             result.append(kept)
@@ -238,10 +251,10 @@ class FrontEnd:
         xyz[:, :2] = apply_affine(to_image, xyz[:, :2])
         xyz[:, 2] *= roi.size / LANDMARK_SIZE
         vis = out["visibility"][:NUM_LANDMARKS]
-        xy = xyz[:NUM_LANDMARKS, :2]
+        xy = xyz[FIRST_BODY_LANDMARK:NUM_LANDMARKS, :2]
         inside = (xy >= 0).all(-1) & (xy < [shape[1], shape[0]]).all(-1)
-        if np.count_nonzero(inside & (vis > 0.5)) < self.min_landmarks:
-            return None  # e.g. a cat's face: a pose flag, but the "body" is all outside the photo
+        if np.count_nonzero(inside & (vis[FIRST_BODY_LANDMARK:] > 0.5)) < self.min_body_landmarks:
+            return None  # a face alone (skimage's cat gets a pose flag of 0.93) is no body to model
         joints, joint_score = landmarks_to_joints(xyz[:NUM_LANDMARKS], vis)
         return Person(
             score=float(score), pose_score=float(out["pose_score"]),
@@ -254,11 +267,11 @@ class FrontEnd:
             roi_mask=out["mask"].astype(np.float32),
         )
 
-    def _deduplicate(self, people: list[Person]) -> list[Person]:
+    def _deduplicate(self, found: list[tuple[det.Detection, Person]]) -> list[Person]:
         """Drop people whose landmark body axis (auxiliary landmarks 33, 34) is within ``same_body`` of a
-        better-scored person's (``roi.body_distance``)."""
+        preferred person's (``roi.body_distance``; preference as in ``_detect``)."""
         kept: list[Person] = []
-        for p in sorted(people, key=lambda p: -p.score):
+        for _, p in sorted(found, key=lambda dp: _preference(dp[0])):
             if all(body_distance(p.body_axis, q.body_axis) >= self.same_body for q in kept):
                 kept.append(p)
         return kept
@@ -282,6 +295,11 @@ def person_box(mask: np.ndarray, to_image: np.ndarray, landmarks: np.ndarray, vi
     pts.append(seen if len(seen) else landmarks)
     allp = np.concatenate(pts)
     return np.concatenate([allp.min(0), allp.max(0)]).astype(np.float32)
+
+
+def _preference(d: det.Detection) -> tuple[bool, float]:
+    """Sort key among detections of one body: the whole image's view first, then the higher score."""
+    return d.view > 0, -d.score
 
 
 def detector_windows(width: int, height: int, tiles: bool, fraction: float = TILE_FRACTION) -> list[Crop]:
