@@ -154,3 +154,20 @@ def test_body_distance_separates_people_from_duplicates():
     beside = (np.array([290.0, 610.0]), np.array([280.0, 400.0]))
     assert body_distance(a, same) < 0.15 and body_distance(a, beside) > 0.7
     assert body_distance(a, same) == body_distance(same, a)
+
+
+def test_mask_overlap_tells_a_second_detection_from_a_neighbour():
+    """Two detections of one body (the same pixels, one region seeing only its upper half) overlap almost
+    wholly; two people side by side do not overlap at all (naive count on the common canvas)."""
+    from bodynet_cli.people.frontend import mask_overlap
+
+    body = np.zeros((256, 256), np.float32)
+    body[40:220, 100:156] = 1.0  # a standing figure in ROI pixels
+    whole = _person_with_mask(Roi(cx=300.0, cy=500.0, size=400.0, angle=0.0), body)
+    upper = np.zeros((256, 256), np.float32)
+    upper[80:256, 100:156] = 1.0  # its upper part, seen by a smaller region (same image pixels)
+    half = _person_with_mask(Roi(cx=300.0, cy=400.0, size=200.0, angle=0.0), upper)
+    # image pixels: the body is y 362..644, x 256..344; the smaller region's mask y 362..500, x 278..322
+    assert mask_overlap(whole, half) > 0.9
+    beside = _person_with_mask(Roi(cx=700.0, cy=500.0, size=400.0, angle=0.0), body)
+    assert mask_overlap(whole, beside) == 0.0

@@ -95,7 +95,7 @@ def test_bad_files_are_recorded_and_the_rest_processed(tmp_path, ckpt, rng):
     Image.new("RGB", (1, 1)).save(src / "sub" / "tiny.png")
     Image.fromarray(_photo(rng, 40, 40)).save(src / "good.bmp")  # same output name as good.jpg
     out = tmp_path / "out"
-    result, text = _run(src, "--out", out, "-c", ckpt, "-b", "2")
+    result, text = _run(src, "--out", out, "-c", ckpt, "-b", "2", "--crop", "full")
     assert result.exit_code == 3, text
     rows = list(csv.DictReader((out / "failures.csv").open()))
     bad = {Path(r["image"]).name: r["reason"] for r in rows}
@@ -116,16 +116,16 @@ def test_skip_existing_redoes_nothing(tmp_path, ckpt, rng):
     for i in range(3):
         Image.fromarray(_photo(rng, 64, 48)).save(src / f"im{i}.png")
     out = tmp_path / "out"
-    result, text = _run(src, "--out", out, "-c", ckpt, "--viz")
+    result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--crop", "full")
     assert result.exit_code == 0, text
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("im*")}
     assert len(stamps) == 6
-    result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--skip-existing")
+    result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--skip-existing", "--crop", "full")
     assert result.exit_code == 0, text
     assert "0 written, 3 already there" in text
     assert {p: p.stat().st_mtime_ns for p in out.rglob("im*")} == stamps
     (out / "im1.viz.png").unlink()  # an image missing one of its outputs is redone
-    result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--skip-existing")
+    result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--skip-existing", "--crop", "full")
     assert result.exit_code == 0 and "1 written, 2 already there" in text, text
     assert len(json.loads((out / "joints.json").read_text())["images"]) == 3
 
@@ -158,55 +158,6 @@ def test_outputs_map_back_to_original_pixels(tmp_path, ckpt, rng):
     np.testing.assert_array_equal(b.segmentation, a.segmentation)
 
 
-class _BrightIsPerson(torch.nn.Module):
-    """A stand-in segmentation sub-net: class 2 (torso) wherever the input is bright, else background."""
-
-    def forward(self, x):
-        bright = (x.mean(dim=1, keepdim=True) > 1.0).float()  # normalised input: white ~ 2, black ~ -2
-        small = torch.nn.functional.avg_pool2d(bright, 4)  # heatmap resolution, like the real net
-        logits = torch.cat([1 - small, torch.zeros_like(small), small] + [torch.zeros_like(small)] * 12, dim=1) * 10
-        return logits[:, None].repeat(1, 2, 1, 1, 1)  # (B, S, P, H, W)
-
-
-def test_auto_crop_finds_the_person_in_original_pixels(ckpt):
-    from bodynet_cli.io.images import LoadedImage
-    from bodynet_cli.predict.crops import crop_pixels, letterbox_crop
-    from bodynet_cli.predict.infer import Predictor
-
-    model = load_checkpoint(ckpt).model
-    model.segm = _BrightIsPerson()
-    predictor = Predictor(model, torch.device("cpu"))
-    rgb = np.zeros((300, 500, 3), np.uint8)
-    rgb[60:260, 320:400] = 255  # the "person": x 320..400, y 60..260 (original pixels)
-    crop = letterbox_crop(500, 300, TINY.input_size)
-    pixels = crop_pixels(LoadedImage(rgb, 1.0, 500, 300), crop)
-    (box,) = predictor.locate(pixels[None], [crop])
-    np.testing.assert_allclose(box, [320, 60, 400, 260], atol=500 / TINY.input_size)  # one input pixel
-    (nobody,) = predictor.locate(np.zeros_like(pixels)[None], [crop])
-    assert nobody is None
-
-
-def test_auto_crop_pipeline_stores_the_person_crop_or_falls_back(tmp_path, ckpt):
-    from bodynet_cli.predict.infer import Predictor
-    from bodynet_cli.predict.run import PredictOptions, run_predict
-
-    model = load_checkpoint(ckpt).model
-    model.segm = _BrightIsPerson()
-    rgb = np.zeros((300, 500, 3), np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "empty.png")
-    rgb[60:260, 320:400] = 255
-    Image.fromarray(rgb).save(tmp_path / "person.png")
-    out = tmp_path / "out"
-    opts = PredictOptions(out=out, crop_mode="auto", margin=1.25)
-    report = run_predict(discover_images([tmp_path]), Predictor(model, torch.device("cpu")), opts, {})
-    assert report.done == 2 and [Path(p).name for p, _ in report.warnings] == ["empty.png"]
-    person, empty = load_sample(out / "person.npz"), load_sample(out / "empty.npz")
-    tol = 500 / TINY.input_size  # the box is found to one input pixel of the letterboxed image
-    np.testing.assert_allclose(person.crop, [360 - 125, 160 - 125, 250, TINY.input_size], atol=tol)
-    np.testing.assert_allclose(empty.crop, [0, -100, 500, TINY.input_size])  # the letterboxed image
-    assert "no person found" in empty.meta["warnings"][0] and person.meta["warnings"] == []
-
-
 def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
     from bodynet_cli.cli import predict as predict_cmd
 
@@ -231,15 +182,15 @@ def test_interrupt_leaves_only_complete_files(tmp_path, ckpt, rng, monkeypatch):
     predictor = infer.Predictor(loaded.model, torch.device("cpu"))
     real, calls = predictor.predict, []
 
-    def flaky(pixels, crops):
+    def flaky(pixels, crops, proxies=None):
         calls.append(len(crops))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(pixels, crops)
+        return real(pixels, crops, proxies)
 
     monkeypatch.setattr(predictor, "predict", flaky)
     out = tmp_path / "out"
-    opts = PredictOptions(out=out, batch_size=2, viz=True, mesh="obj")
+    opts = PredictOptions(out=out, crop_mode="full", batch_size=2, viz=True, mesh="obj")
     report = run_predict(discover_images([src]), predictor, opts, {"model": "tiny"})
     assert report.interrupted and report.done == 2
     assert sorted(p.name for p in out.iterdir()) == ["im0.npz", "im0.obj", "im0.viz.png",
@@ -254,13 +205,14 @@ def test_real_subprocess_and_sigint(tmp_path, ckpt, rng):
     for i in range(40):
         Image.fromarray(_photo(rng, 64, 64)).save(src / f"im{i:02d}.png")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "bodynet_cli", "predict", str(src / "im00.png"), "--out", str(out), "-c", str(ckpt)]
+    cmd = [sys.executable, "-m", "bodynet_cli", "predict", str(src / "im00.png"), "--out", str(out), "-c", str(ckpt),
+           "--crop", "full"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=_sub(), timeout=120)
     assert done.returncode == 0, done.stderr
     load_sample(out / "im00.npz", required=("voxels", "joints2d"))
     # Ctrl-C in the middle of a run: exit 130, every file present is whole, none half-written.
     cmd = [sys.executable, "-m", "bodynet_cli", "predict", str(src), "--out", str(out), "-c", str(ckpt),
-           "--mesh", "obj", "--viz", "-b", "1"]  # fmt: skip
+           "--mesh", "obj", "--viz", "-b", "1", "--crop", "full"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_sub())
     deadline = time.time() + 120
     while not (out / "im02.npz").exists() and proc.poll() is None and time.time() < deadline:
@@ -286,11 +238,11 @@ def test_torchrun_two_gloo_ranks_share_the_work(tmp_path, ckpt, rng):
         Image.fromarray(_photo(rng, 64, 80)).save(src / f"im{i}.png")
     (src / "broken.png").write_text("not an image")
     one, two = tmp_path / "one", tmp_path / "two"
-    result, text = _run(src, "--out", one, "-c", ckpt, "-b", "2")
+    result, text = _run(src, "--out", one, "-c", ckpt, "-b", "2", "--crop", "full")
     assert result.exit_code == 3, text
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "bodynet_cli", "predict", str(src), "--out", str(two), "-c", str(ckpt), "-b", "2",
-           "--device", "cpu"]  # fmt: skip
+           "--device", "cpu", "--crop", "full"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, env=_sub(), timeout=300)
     assert done.returncode != 0, done.stderr  # a rank exiting 3 fails the torchrun job
     assert "exitcode  : 3" in done.stderr or "exit code 3" in done.stderr.lower() or done.returncode == 3, done.stderr
@@ -313,11 +265,11 @@ def test_progress_counts_every_image_once(tmp_path, ckpt, rng):
     predictor = Predictor(load_checkpoint(ckpt).model, torch.device("cpu"))
     items = discover_images([tmp_path])
     ticks = []
-    opts = PredictOptions(out=tmp_path / "out", batch_size=2)
+    opts = PredictOptions(out=tmp_path / "out", crop_mode="full", batch_size=2)
     report = run_predict(items[:3], predictor, opts, {}, on_progress=ticks.append)
     assert sum(ticks) == 3 and report.done + len(report.failures) == 3
     ticks.clear()
-    opts = PredictOptions(out=tmp_path / "out", batch_size=2, skip_existing=True)
+    opts = PredictOptions(out=tmp_path / "out", crop_mode="full", batch_size=2, skip_existing=True)
     report = run_predict(items, predictor, opts, {}, on_progress=ticks.append)
     assert sum(ticks) == 6 and (report.done, report.skipped, len(report.failures)) == (3, 2, 1)
 

@@ -1,5 +1,5 @@
 """Crops for ``predict``: letterbox and person-box geometry, resampling against a per-pixel loop,
-person boxes from a segmentation, the --boxes file."""
+the --boxes file."""
 
 from pathlib import Path
 
@@ -13,7 +13,6 @@ from bodynet_cli.predict.crops import (
     box_for,
     crop_pixels,
     letterbox_crop,
-    person_box,
     read_boxes,
     square_crop,
 )
@@ -72,19 +71,6 @@ def test_letterbox_and_square_crops():
     assert (c.x0, c.y0, c.side) == (-30.0, 0.0, 160.0)
     c = square_crop([10, 20, 50, 120], 1.25, 128)  # centre (30, 70), longer side 100
     assert (c.x0, c.y0, c.side, c.size) == (30 - 62.5, 70 - 62.5, 125.0, 128)
-
-
-def test_person_box_picks_the_main_person():
-    seg = np.zeros((64, 64), np.int64)
-    seg[10:40, 20:30] = 2  # torso
-    seg[40:60, 21:24] = 9  # a leg, separated by a 1-pixel gap below
-    seg[39, :] = 0
-    seg[5:8, 50:53] = 1  # a small blob elsewhere
-    np.testing.assert_array_equal(person_box(seg), [20, 10, 30, 60])
-    assert person_box(np.zeros((64, 64), np.int64)) is None
-    speck = np.zeros((64, 64), np.int64)
-    speck[3, 3] = 5
-    assert person_box(speck) is None  # below min_fraction: not a person
 
 
 def test_read_boxes_json_csv_and_lookup(tmp_path):

@@ -59,8 +59,6 @@ def test_proxy_model_errors_and_rgb_models_ignore_proxies():
         predictor.predict(pixels, CROPS)
     with pytest.raises(BodyNetError, match="mask"):
         predictor.predict(pixels, CROPS, CropProxies(prox.joints2d, prox.scores, prox.mask[:, :16]))
-    with pytest.raises(BodyNetError, match="cannot locate"):
-        predictor.locate(pixels, CROPS)
     torch.manual_seed(1)
     rgb = Predictor(BodyNet(TINY), torch.device("cpu"))
     a, b = rgb.predict(pixels, CROPS), rgb.predict(pixels, CROPS, prox)

@@ -271,8 +271,12 @@ def test_person_mask_in_the_sample_schema(tmp_path):
     with pytest.raises(BodyNetError, match="0 and 1"):
         load_sample(tmp_path / "b.npz")
     save_sample(tmp_path / "c.npz", Sample(segmentation=seg, person_mask=mask[:4]))
-    with pytest.raises(BodyNetError, match="same crop"):
+    with pytest.raises(BodyNetError, match="square"):
         load_sample(tmp_path / "c.npz")
+    # a prediction's mask is at the input size, finer than its heatmap-size segmentation
+    big = np.kron(mask, np.ones((4, 4), np.uint8))
+    save_sample(tmp_path / "d.npz", Sample(segmentation=seg, person_mask=big))
+    assert np.array_equal(load_sample(tmp_path / "d.npz").person_mask, big)
 
 
 def test_vertex_normals_by_incidence_match_the_scatter(rng):

@@ -20,6 +20,11 @@ class CropMode(str, Enum):
     full = "full"
 
 
+class People(str, Enum):
+    largest = "largest"
+    all = "all"
+
+
 class MeshFormat(str, Enum):
     obj = "obj"
     ply = "ply"
@@ -57,9 +62,15 @@ def predict(
     ] = None,
     crop: Annotated[
         CropMode,
-        typer.Option("--crop", help="auto: find the person with the segmentation sub-net and crop around them; "
-                     "full: the image is already a crop of one person (letterboxed to a square)."),
+        typer.Option("--crop", help="auto: the person front end (BlazePose) finds the people and each is cropped "
+                     "around; full: the image is already a crop of one person (letterboxed to a square)."),
     ] = CropMode.auto,
+    people: Annotated[
+        People,
+        typer.Option("--people", help="largest: one output per image, <name>.npz, for the largest person found; "
+                     "all: one output per person found, <name>_p<k>.npz, k = 0, 1, ... largest first "
+                     "(--crop auto)."),
+    ] = People.largest,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Person boxes instead of --crop auto: a JSON object mapping each image "
@@ -123,6 +134,7 @@ def predict(
     opts = PredictOptions(
         out=out,
         crop_mode="boxes" if boxes is not None else crop.value,
+        people=people.value,
         boxes=read_boxes(boxes) if boxes is not None else None,
         margin=margin,
         batch_size=batch_size,
@@ -143,6 +155,11 @@ def predict(
     dev = local_device(dev, ranks)  # each torchrun process takes the GPU of its LOCAL_RANK
     loaded = load_checkpoint(_checkpoint_dir(checkpoint), dev)
     predictor = Predictor(loaded.model, dev, precision.value)
+    front_end = None
+    if opts.crop_mode == "auto" or predictor.needs_proxies:
+        from bodynet_cli.people import FrontEnd
+
+        front_end = FrontEnd(device=dev)
     cfg = loaded.config
     meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
             "checkpoint_sha256": loaded.sha256}
@@ -152,12 +169,13 @@ def predict(
     from tqdm import tqdm
 
     with tqdm(total=len(mine), unit="img", desc="predict", disable=not show) as bar:
-        report = run_predict(mine, predictor, opts, meta, on_progress=bar.update)
+        report = run_predict(mine, predictor, opts, meta, on_progress=bar.update, front_end=front_end)
     interrupted = distributed.any_rank(report.interrupted, ranks)
     failures = failures + distributed.gather_lists(report.failures, ranks)
     warnings = distributed.gather_lists(report.warnings, ranks)
     done = sum(distributed.gather_lists([report.done], ranks))
     skipped = sum(distributed.gather_lists([report.skipped], ranks))
+    people_written = sum(distributed.gather_lists([report.people], ranks))
     distributed.barrier(ranks)  # every rank's files are written before rank 0 lists them
     shutdown_distributed(ranks)
     if interrupted:
@@ -172,7 +190,8 @@ def predict(
     if len(warnings) > 10:
         console.print(f"... and {len(warnings) - 10} more warnings (each output's meta lists its own)")
     write_failures_csv(out, failures)
-    listed = write_joints_json(out, items, opts.mesh, opts.viz)
-    console.print(f"{done} written, {skipped} already there, {len(failures)} failed; "
+    listed = write_joints_json(out, items, opts.mesh, opts.viz, opts.people)
+    people_note = f" ({people_written} people)" if opts.people == "all" else ""
+    console.print(f"{done} written{people_note}, {skipped} already there, {len(failures)} failed; "
                   f"{listed} images in {out / 'joints.json'}")
     finish_batch(failures, n_images, what="images")

@@ -28,7 +28,10 @@ class Sample:
     joints2d_score: float32 (16,) heatmap peak values (predictions only).
     joints3d: float32 (16, 3) x, y original-image pixels, z metres relative to the pelvis.
     segmentation: uint8 (H, W) 15-class map over the crop.
-    person_mask: uint8 (H, W) 1 where the person's silhouette (with hair and loose clothing) is, else 0.
+    person_mask: uint8 (M, M) 1 where the person's silhouette (with hair and loose clothing) is, else 0, over
+        the crop (ground truth: at the segmentation's size; predictions: the front end's mask at input size).
+    joints2d_detected: float32 (16, 2) the person front end's joints, x, y original-image pixels (predictions).
+    joints2d_detected_score: float32 (16,) their scores in [0, 1] (0: not found).
     crop: float32 (4,) x0, y0, side S (original pixels), output size.
     camera: float32 (4,) f, cx, cy, Z0 when known.
     fit_transform: float32 (4,) scale, ox, oy, oz of a ``fit``-mode grid: grid = scale · mesh + offset.
@@ -45,6 +48,8 @@ class Sample:
     joints3d: np.ndarray | None = None
     segmentation: np.ndarray | None = None
     person_mask: np.ndarray | None = None
+    joints2d_detected: np.ndarray | None = None
+    joints2d_detected_score: np.ndarray | None = None
     crop: np.ndarray | None = None
     camera: np.ndarray | None = None
     fit_transform: np.ndarray | None = None
@@ -66,6 +71,8 @@ _SCHEMA: dict[str, tuple[type, tuple]] = {
     "joints3d": (np.float32, (NUM_JOINTS, 3)),
     "segmentation": (np.uint8, (None, None)),
     "person_mask": (np.uint8, (None, None)),
+    "joints2d_detected": (np.float32, (NUM_JOINTS, 2)),
+    "joints2d_detected_score": (np.float32, (NUM_JOINTS,)),
     "crop": (np.float32, (4,)),
     "camera": (np.float32, (4,)),
     "fit_transform": (np.float32, (4,)),
@@ -155,9 +162,9 @@ def sample_from_arrays(
     if out.person_mask is not None:
         if out.person_mask.size and int(out.person_mask.max()) > 1:
             raise BodyNetError(f"{path}: 'person_mask' must hold 0 and 1 only, found {int(out.person_mask.max())}")
-        if out.segmentation is not None and out.segmentation.shape != out.person_mask.shape:
-            raise BodyNetError(f"{path}: 'person_mask' has shape {out.person_mask.shape} but 'segmentation' "
-                               f"{out.segmentation.shape}; both cover the same crop at the same size")
+        if out.person_mask.shape[0] != out.person_mask.shape[1]:
+            raise BodyNetError(f"{path}: 'person_mask' has shape {out.person_mask.shape}; it covers the square "
+                               "crop, so it must be square")
     if "meta" in z:
         try:
             out.meta = decode_meta(z["meta"])

@@ -42,6 +42,7 @@ AUX_HIPS, AUX_SCALE = 33, 34  # auxiliary landmarks: the body's region for track
 LANDMARK_BATCH = 32
 DETECTOR_BATCH = 64
 TILE_FRACTION = 0.6
+SAME_MASK = 0.8  # two people whose masks overlap this much (of the smaller) are one (``mask_overlap``)
 # Resampling (``roi.warp``): shrink at most this much by plain bilinear sampling, prefilter beyond.
 # The detector shrinks whole photos by large factors, and plain sampling makes its scores flicker
 # around the threshold (skimage's ``camera``: 0.44 to 0.57 under half-pixel shifts, 0.61 prefiltered).
@@ -269,12 +270,26 @@ class FrontEnd:
 
     def _deduplicate(self, found: list[tuple[det.Detection, Person]]) -> list[Person]:
         """Drop people whose landmark body axis (auxiliary landmarks 33, 34) is within ``same_body`` of a
-        preferred person's (``roi.body_distance``; preference as in ``_detect``)."""
+        preferred person's (``roi.body_distance``; preference as in ``_detect``), or whose mask lies
+        mostly inside a preferred person's (``mask_overlap``): a second detection of one body from a
+        window that saw only part of it has a body axis of its own but the same pixels."""
         kept: list[Person] = []
         for _, p in sorted(found, key=lambda dp: _preference(dp[0])):
-            if all(body_distance(p.body_axis, q.body_axis) >= self.same_body for q in kept):
+            if all(body_distance(p.body_axis, q.body_axis) >= self.same_body and mask_overlap(p, q) < SAME_MASK
+                   for q in kept):  # fmt: skip
                 kept.append(p)
         return kept
+
+
+def mask_overlap(a: Person, b: Person, size: int = 96) -> float:
+    """The share of the smaller of two people's masks (> 0.5) that the other covers, on a ``size``² square
+    over the whole image: near 1 for two detections of one body, small for people side by side."""
+    w, h = a.image_size
+    side = float(max(w, h))
+    whole = Crop((w - side) / 2, (h - side) / 2, side, size)
+    ma, mb = a.mask_in(whole) > 0.5, b.mask_in(whole) > 0.5
+    smaller = min(ma.sum(), mb.sum())
+    return float((ma & mb).sum() / smaller) if smaller else 0.0
 
 
 def person_box(mask: np.ndarray, to_image: np.ndarray, landmarks: np.ndarray, visibility: np.ndarray,

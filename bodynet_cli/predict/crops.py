@@ -37,28 +37,6 @@ def square_crop(box, margin: float, size: int) -> Crop:
     return Crop(x0=cx - side / 2, y0=cy - side / 2, side=side, size=size)
 
 
-def person_box(segmentation: np.ndarray, min_fraction: float = 0.002) -> np.ndarray | None:
-    """Box (4,) ``x0, y0, x1, y1`` (segmentation pixels) of the main person, or None if there is none.
-
-    segmentation: int (H, W) class map, 0 = background. The main person is the connected foreground
-    region (after bridging 1-pixel gaps, which thin limbs leave) with the most foreground pixels;
-    regions below ``min_fraction`` of the map do not count as a person.
-    """
-    from scipy import ndimage
-
-    fg = np.asarray(segmentation) > 0
-    if fg.sum() < max(1, min_fraction * fg.size):
-        return None
-    labels, n = ndimage.label(ndimage.binary_dilation(fg, iterations=1))
-    counts = np.bincount(labels[fg], minlength=n + 1)
-    counts[0] = 0
-    best = int(np.argmax(counts))
-    if counts[best] < max(1, min_fraction * fg.size):
-        return None
-    ys, xs = np.nonzero(fg & (labels == best))
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
-
-
 def crop_pixels(image: LoadedImage, crop: Crop) -> np.ndarray:
     """Resample ``crop`` of ``image`` to uint8 (size, size, 3), antialiased, outside = mean colour.
 

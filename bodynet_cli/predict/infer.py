@@ -12,7 +12,6 @@ from bodynet_cli.body.conventions import PELVIS
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.models.bodynet import BodyNet, Proxies
-from bodynet_cli.predict.crops import person_box
 
 
 @dataclass
@@ -57,8 +56,8 @@ def crops_to_image(coords: np.ndarray, crops: list[Crop], size: int) -> np.ndarr
 
 
 class Predictor:
-    """A loaded BodyNet on one device; ``locate`` finds people in letterboxed images, ``predict`` runs
-    the whole model on person crops. bf16 autocast on CUDA unless ``precision='fp32'``."""
+    """A loaded BodyNet on one device; ``predict`` runs the whole model on person crops. bf16 autocast on
+    CUDA unless ``precision='fp32'``."""
 
     def __init__(self, model: BodyNet, device: torch.device, precision: str = "auto"):
         self.model = model.to(device).eval()
@@ -69,6 +68,11 @@ class Predictor:
         self.precision = precision
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # one input size for the whole run: autotune once
+
+    @property
+    def needs_proxies(self) -> bool:
+        """The model reads a person detector's joints and mask (``predict`` must pass ``proxies``)."""
+        return self.config.uses_proxies
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -81,31 +85,6 @@ class Predictor:
         if self.device.type == "cuda":
             t = t.pin_memory().to(self.device, non_blocking=True)
         return t.permute(0, 3, 1, 2).float().div_(255.0)
-
-    @torch.inference_mode()
-    def locate(self, pixels: np.ndarray, crops: list[Crop]) -> list[np.ndarray | None]:
-        """Person boxes (4,) ``x0, y0, x1, y1`` in original pixels, or None where nobody is found.
-
-        pixels: uint8 (B, I, I, 3) letterboxed whole images; crops: their letterbox crops.
-        Runs only the segmentation sub-net; its logits are upsampled to the input size before the
-        arg-max so the box is located to an input pixel rather than a heatmap pixel.
-        """
-        from bodynet_cli.models.targets import decode_segmentation
-
-        m = self.model
-        if m.segm is None or self.config.segm_inputs != ("rgb",):
-            raise BodyNetError(f"model config {self.config.name!r}: its segmentation does not read RGB alone, so it "
-                               "cannot locate people; give crops (or a person detector's boxes) instead")
-        x = self._tensor(pixels)
-        with self._autocast():
-            logits = m.segm((x - m.rgb_mean) / m.rgb_std)[:, -1]
-        size = pixels.shape[1]
-        labels = decode_segmentation(logits.float(), size).cpu().numpy()
-        boxes: list[np.ndarray | None] = []
-        for lab, crop in zip(labels, crops, strict=True):
-            box = person_box(lab)
-            boxes.append(None if box is None else crop.crop_to_image(box.reshape(2, 2), size=size).reshape(4))
-        return boxes
 
     def _proxies(self, proxies: CropProxies, crops: list[Crop], size: int) -> Proxies:
         """Detector proxies in original pixels -> ``Proxies`` in each crop's input pixels, on the device."""

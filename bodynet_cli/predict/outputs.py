@@ -45,6 +45,11 @@ def output_paths(out: Path, item: InputFile, mesh: str | None, viz: bool) -> Out
     )
 
 
+def person_item(item: InputFile, k: int) -> InputFile:
+    """The output name of person ``k`` of an image under ``--people all``: ``<stem>_p<k>``."""
+    return InputFile(path=item.path, rel=item.rel.parent / f"{item.rel.name}_p{k}")
+
+
 def split_collisions(items: list[InputFile]) -> tuple[list[InputFile], list[tuple[str, str]]]:
     """Keep the first image of each output name; later ones (``a.png`` after ``a.jpg``) become failures."""
     seen: dict[Path, InputFile] = {}
@@ -80,23 +85,27 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_joints_json(out: Path, items: list[InputFile], mesh: str | None, viz: bool) -> int:
+def write_joints_json(out: Path, items: list[InputFile], mesh: str | None, viz: bool, people: str = "largest") -> int:
     """Collect joints2d, joints2d_score, joints3d and crop of every finished output into ``out/joints.json``.
 
-    Reads the NPZ files (not memory), so a resumed or sharded run lists everything that is done.
-    Returns how many images it lists.
+    Each image's entry lists its people (``people``: one for ``--people largest``, every person found for
+    ``all``, largest first) and repeats the first person's fields at the top. Reads the NPZ files (not
+    memory), so a resumed or sharded run lists everything that is done. Returns how many images it lists.
     """
+    keys = ("joints2d", "joints2d_score", "joints3d", "crop")
     images = {}
     for item in items:
-        paths = output_paths(out, item, mesh, viz)
-        if not paths.done():
+        outputs = [item] if people == "largest" else [person_item(item, k) for k in range(_count_people(out, item))]
+        if not outputs or not output_paths(out, outputs[0], mesh, viz).done():
             continue
-        z = read_npz(paths.npz, keys=("joints2d", "joints2d_score", "joints3d", "crop"))
-        images[(item.rel.parent / item.path.name).as_posix()] = {
-            "image": str(item.path),
-            "output": paths.npz.relative_to(out).as_posix(),
-            **{k: np.asarray(v, dtype=np.float64).round(3).tolist() for k, v in sorted(z.items())},
-        }
+        entries = []
+        for o in outputs:
+            npz = output_paths(out, o, mesh, viz).npz
+            z = read_npz(npz, keys=keys)
+            entries.append({"output": npz.relative_to(out).as_posix(),
+                            **{k: np.asarray(v, dtype=np.float64).round(3).tolist() for k, v in sorted(z.items())}})
+        images[(item.rel.parent / item.path.name).as_posix()] = {"image": str(item.path), **entries[0],
+                                                                 "people": entries}
     doc = {
         "joint_names": list(JOINT_NAMES),
         "units": {
@@ -108,6 +117,14 @@ def write_joints_json(out: Path, items: list[InputFile], mesh: str | None, viz: 
     }
     atomic_write_bytes(out / JOINTS_JSON, (json.dumps(doc, indent=1) + "\n").encode())
     return len(images)
+
+
+def _count_people(out: Path, item: InputFile) -> int:
+    """How many consecutive ``<stem>_p<k>.npz`` outputs of ``item`` exist (k from 0)."""
+    k = 0
+    while output_paths(out, person_item(item, k), None, False).npz.is_file():
+        k += 1
+    return k
 
 
 def write_failures_csv(out: Path, failures: list[tuple[str, str]]) -> None:

@@ -1,8 +1,10 @@
-"""The ``predict`` pipeline: decode images in worker threads, run the network in the calling thread,
-write outputs in worker threads, so the network never waits for files.
+"""The ``predict`` pipeline: decode images in worker threads, find the people in them and run the network
+in the calling thread, write outputs in worker threads, so the network never waits for files.
 
-A bad image is a recorded failure, never a stopped run; Ctrl-C lets the writes in flight finish
-(each is atomic) and cancels the rest, so no partial file is left behind.
+One image gives one output (``--people largest``: ``<stem>.npz``) or one per person found (``--people
+all``: ``<stem>_p<k>.npz``, k = 0, 1, ... by person size). A bad image is a recorded failure, never a
+stopped run; Ctrl-C lets the writes in flight finish (each is atomic) and cancels the rest, so no
+partial file is left behind.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,17 +24,23 @@ from bodynet_cli.io.images import LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.sample import Sample, save_sample
 from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
-from bodynet_cli.predict.infer import Prediction, Predictor
-from bodynet_cli.predict.outputs import OutputPaths, output_paths, write_mesh, write_png
+from bodynet_cli.predict.infer import CropProxies, Prediction, Predictor
+from bodynet_cli.predict.outputs import OutputPaths, output_paths, person_item, write_mesh, write_png
+
+if TYPE_CHECKING:
+    from bodynet_cli.people import FrontEnd, Person
 
 PANEL_TILE = 256
+PEOPLE_MODES = ("largest", "all")
 
 
 @dataclass(frozen=True)
 class PredictOptions:
     """What to do with each image (the ``predict`` command's options).
 
-    crop_mode: 'auto' (find the person), 'full' (the image is the crop), 'boxes' (from ``boxes``).
+    crop_mode: 'auto' (crop each person the front end finds), 'full' (the image is the crop), 'boxes'
+        (from ``boxes``).
+    people: 'largest' (one output per image) or 'all' (one per person found; crop_mode 'auto' only).
     boxes: per-image boxes (see ``crops.read_boxes``) for crop_mode 'boxes'.
     margin: crop side / person-box side for 'auto' and 'boxes'.
     mesh: None, 'obj' or 'ply'. viz: write the picture panel. threshold: occupancy level.
@@ -40,6 +49,7 @@ class PredictOptions:
 
     out: Path
     crop_mode: str = "auto"
+    people: str = "largest"
     boxes: dict[str, np.ndarray] | None = None
     margin: float = DEFAULT_MARGIN
     batch_size: int = 8
@@ -51,13 +61,22 @@ class PredictOptions:
     threshold: float = 0.5
     max_side: int = 2048
 
+    def __post_init__(self) -> None:
+        if self.people not in PEOPLE_MODES:
+            raise BodyNetError(f"--people {self.people!r}: choose one of {', '.join(PEOPLE_MODES)}")
+        if self.people == "all" and self.crop_mode != "auto":
+            raise BodyNetError("--people all needs --crop auto (the front end finds the people); "
+                               "--crop full and --boxes give one output per image")
+
 
 @dataclass
 class RunReport:
-    """done: images written now; skipped: already complete (``--skip-existing``); failures: (image, reason);
-    warnings: (image, warning) for images written with a caveat (also in their ``meta``)."""
+    """done: images written now; people: outputs written now (one per person); skipped: images already
+    complete (``--skip-existing``); failures: (image, reason); warnings: (image, warning) for images
+    written with a caveat (also in their ``meta``)."""
 
     done: int = 0
+    people: int = 0
     skipped: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
@@ -65,11 +84,21 @@ class RunReport:
 
 
 @dataclass
-class _Prepared:
+class _Job:
+    """One person of one image: what the network sees and where the outputs go.
+
+    out_item: the image's path with this output's name (``rel``). person: the front end's person, in
+    pixels of ``image.rgb`` (None when the front end did not run). index: k among ``found`` people.
+    """
+
     item: InputFile
+    out_item: InputFile
     image: LoadedImage
-    crop: Crop  # the letterbox in 'auto' mode until the person is found, else the final crop
-    pixels: np.ndarray  # uint8 (I, I, 3)
+    crop: Crop
+    person: Person | None = None
+    index: int = 0
+    found: int = 0
+    pixels: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -79,22 +108,63 @@ def _reason(e: BaseException, item: InputFile) -> str:
     return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
-def _prepare(item: InputFile, opts: PredictOptions, size: int) -> _Prepared:
-    image = load_image(item.path, max_side=opts.max_side)
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two ``x0, y0, x1, y1`` boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return float(w * h / union) if union > 0 else 0.0
+
+
+def person_outputs(item: InputFile, people: str) -> InputFile:
+    """The output item whose NPZ marks ``item`` as done: the image's own name, or person 0's."""
+    return person_item(item, 0) if people == "all" else item
+
+
+def visible_box(box: np.ndarray, image: LoadedImage) -> np.ndarray:
+    """A person's box (pixels of ``image.rgb``) clipped to the image: the crop frames what is visible, and a
+    person cut by the photo's edge stays cut at the crop's edge (as the training framings are), instead of
+    the crop reaching into the blank outside to where the front end guesses the hidden limbs are."""
+    h, w = image.rgb.shape[:2]
+    return np.clip(np.asarray(box, np.float64), 0, [w, h, w, h])
+
+
+def _jobs(item: InputFile, image: LoadedImage, found: list[Person] | None, opts: PredictOptions, size: int,
+          need_person: bool) -> list[_Job]:  # fmt: skip
+    """The crops to run for one image. ``found``: the front end's people (None when it did not run)."""
+    k = image.scale  # original pixels per pixel of image.rgb (the front end saw image.rgb)
+    if opts.crop_mode == "auto":
+        assert found is not None
+        if not found:
+            raise BodyNetError(f"{item.path}: no person found by the front end; if there is one, give its box "
+                               "with --boxes FILE, or use --crop full")
+        chosen = found if opts.people == "all" else found[:1]
+        return [
+            _Job(item, person_item(item, i) if opts.people == "all" else item, image,
+                 square_crop(visible_box(p.box, image) * k, opts.margin, size), p, i, len(found))
+            for i, p in enumerate(chosen)
+        ]  # fmt: skip
     if opts.crop_mode == "boxes":
         box = box_for(opts.boxes or {}, item.path, item.rel)
         if box is None:
             raise BodyNetError(f"{item.path}: no box for this image in the --boxes file")
         crop = square_crop(box, opts.margin, size)
+        # the person the user boxed: the detection overlapping the box most
+        ious = [_box_iou(np.asarray(p.box) * k, box) for p in (found or [])]
+        person = found[int(np.argmax(ious))] if ious and max(ious) > 0 else None
     else:
         crop = letterbox_crop(image.width, image.height, size)
-    return _Prepared(item, image, crop, crop_pixels(image, crop))
+        person = found[0] if found else None
+    if need_person and person is None:
+        raise BodyNetError(f"{item.path}: the front end found no person in the image or the box, and this "
+                           "model takes the front end's joints and mask as input")
+    return [_Job(item, item, image, crop, person, 0, len(found or []))]
 
 
 def _batches(
     pool: ThreadPoolExecutor, items: list[InputFile], fn: Callable, batch_size: int, fail: Callable
-) -> Iterator[list[_Prepared]]:
-    """Prepared batches in input order, decoding up to three batches ahead; bad images go to ``fail(item, e)``."""
+) -> Iterator[list[tuple[InputFile, LoadedImage]]]:
+    """Decoded images in input order, up to three batches ahead; bad images go to ``fail(item, e)``."""
     futures: deque[tuple[InputFile, Future]] = deque()
     it = iter(items)
 
@@ -105,13 +175,13 @@ def _batches(
                 return
             futures.append((item, pool.submit(fn, item)))
 
-    batch: list[_Prepared] = []
+    batch: list[tuple[InputFile, LoadedImage]] = []
     fill()
     while futures:
         item, fut = futures.popleft()
         fill()
         try:
-            batch.append(fut.result())
+            batch.append((item, fut.result()))
         except Exception as e:  # a bad image is recorded and skipped, whatever broke
             fail(item, e)
         if len(batch) == batch_size:
@@ -121,8 +191,8 @@ def _batches(
         yield batch
 
 
-def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOptions, meta: dict) -> None:
-    """Mesh and panel first, the NPZ last: an existing NPZ marks the image as done."""
+def _write_one(job: _Job, pred: Prediction, paths: OutputPaths, opts: PredictOptions, meta: dict) -> None:
+    """Mesh and panel first, the NPZ last: an existing NPZ marks the output as done."""
     # Threshold the float16 probabilities that are stored, so voxels == voxel_probs > threshold in the file.
     occupied = pred.voxel_probs > opts.threshold
     if paths.mesh is not None:
@@ -133,17 +203,21 @@ def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOpti
     if paths.panel is not None:
         from bodynet_cli.viz.panel import render_panel
 
-        tile = crop_pixels(p.image, replace(pred.crop, size=PANEL_TILE))
+        tile = crop_pixels(job.image, replace(pred.crop, size=PANEL_TILE))
         panel = render_panel(tile, pred.crop, pred.joints2d, pred.segmentation, pred.voxel_probs, opts.threshold)
         write_png(paths.panel, panel)
+    detected = _detected(job, pred.crop)
     meta = {
         **meta,
-        "input": str(p.item.path),
-        "image_size": [p.image.width, p.image.height],
+        "input": str(job.item.path),
+        "image_size": [job.image.width, job.image.height],
         "crop_mode": opts.crop_mode,
         "margin": opts.margin if opts.crop_mode != "full" else None,
         "voxel_threshold": opts.threshold,
-        "warnings": p.warnings,
+        "people_found": job.found if job.person is not None or opts.crop_mode == "auto" else None,
+        "person_index": job.index if job.person is not None else None,
+        "person_score": round(float(job.person.score), 4) if job.person is not None else None,
+        "warnings": job.warnings,
     }
     sample = Sample(
         voxels=occupied,
@@ -155,8 +229,35 @@ def _write(p: _Prepared, pred: Prediction, paths: OutputPaths, opts: PredictOpti
         segmentation=pred.segmentation,
         crop=pred.crop.to_array(),
         meta=meta,
+        **detected,
     )
     save_sample(paths.npz, sample)
+
+
+def _detected(job: _Job, crop: Crop) -> dict[str, np.ndarray]:
+    """The front end's joints (original pixels) and person mask (over the crop), as sample fields."""
+    p = job.person
+    if p is None:
+        return {}
+    k = job.image.scale
+    mask = p.mask_in(_in_rgb(crop, k))
+    return {
+        "joints2d_detected": (np.asarray(p.joints2d, np.float64) * k).astype(np.float32),
+        "joints2d_detected_score": np.asarray(p.joints2d_score, np.float32),
+        "person_mask": (mask > 0.5).astype(np.uint8),
+    }
+
+
+def _in_rgb(crop: Crop, k: float) -> Crop:
+    """A crop in original pixels -> the same crop in pixels of a ``LoadedImage.rgb`` downscaled by ``k``."""
+    return Crop(crop.x0 / k, crop.y0 / k, crop.side / k, crop.size)
+
+
+def _write_image(jobs: list[_Job], preds: list[Prediction], opts: PredictOptions, meta: dict) -> int:
+    """Write every output of one image, person 0 last (its NPZ marks the image done). Returns the count."""
+    for job, pred in reversed(list(zip(jobs, preds, strict=True))):
+        _write_one(job, pred, output_paths(opts.out, job.out_item, opts.mesh, opts.viz), opts, meta)
+    return len(jobs)
 
 
 def run_predict(
@@ -165,19 +266,26 @@ def run_predict(
     opts: PredictOptions,
     meta: dict,
     on_progress: Callable[[int], None] | None = None,
+    front_end: FrontEnd | None = None,
 ) -> RunReport:
     """Predict every image of ``items`` (this process's share) into ``opts.out``.
 
     meta: what every output's ``meta`` records about the run (tool, model, checkpoint hash).
     on_progress(n): called as n more images are finished (written, skipped or failed).
+    front_end: finds the people (``bodynet_cli.people.FrontEnd``); needed for crop_mode 'auto' and for
+    models that take the front end's joints and mask as input.
     Returns the report; ``report.interrupted`` is True after Ctrl-C (the outputs written are complete).
     """
+    need_person = predictor.needs_proxies
+    if front_end is None and (opts.crop_mode == "auto" or need_person):
+        raise BodyNetError("this prediction needs the person front end, but none was given")
     report = RunReport()
     advance = on_progress or (lambda n: None)
     size = predictor.config.input_size
     todo = []
     for item in items:
-        if opts.skip_existing and output_paths(opts.out, item, opts.mesh, opts.viz).done():
+        marker = person_outputs(item, opts.people)
+        if opts.skip_existing and output_paths(opts.out, marker, opts.mesh, opts.viz).done():
             report.skipped += 1
         else:
             todo.append(item)
@@ -195,44 +303,53 @@ def run_predict(
         while writes and (writes[0][1].done() or len(writes) > block_until):
             item, fut = writes.popleft()
             try:
-                fut.result()
+                report.people += fut.result()
                 report.done += 1
                 advance(1)
             except Exception as e:  # a failed write loses one image, not the run
                 fail(item, e)
 
-    def run_batch(batch: list[_Prepared], recrops: dict[int, Future]) -> None:
-        for i, f in recrops.items():  # the person crops of 'auto' mode, resampled while the network was busy
+    def run_batch(batch: list[tuple[InputFile, LoadedImage]]) -> None:
+        found: list = [None] * len(batch)
+        if front_end is not None:
+            found = front_end.detect([image.rgb for _, image in batch])
+        groups: list[list[_Job]] = []
+        for (item, image), people in zip(batch, found, strict=True):
             try:
-                f.result()
+                groups.append(_jobs(item, image, people, opts, size, need_person))
             except Exception as e:
-                fail(batch[i].item, e)
-        batch = [p for i, p in enumerate(batch) if i not in recrops or recrops[i].exception() is None]
-        if not batch:
-            return
-        preds = predictor.predict(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
-        for p, pred in zip(batch, preds, strict=True):
-            report.warnings += [(str(p.item.path), w) for w in p.warnings]
-            paths = output_paths(opts.out, p.item, opts.mesh, opts.viz)
+                fail(item, e)
+        # resample every crop in the worker threads
+        pending = [(jobs, [loader.submit(crop_pixels, j.image, j.crop) for j in jobs]) for jobs in groups]
+        ready: list[list[_Job]] = []
+        for jobs, futs in pending:
+            try:
+                for j, f in zip(jobs, futs, strict=True):
+                    j.pixels = f.result()
+                ready.append(jobs)
+            except Exception as e:
+                fail(jobs[0].item, e)
+        flat = [j for jobs in ready for j in jobs]
+        preds: list[Prediction] = []
+        for s in range(0, len(flat), opts.batch_size):
+            chunk = flat[s : s + opts.batch_size]
+            proxies = _proxies(chunk) if need_person else None
+            preds += predictor.predict(np.stack([j.pixels for j in chunk]), [j.crop for j in chunk], proxies)
+        i = 0
+        for jobs in ready:
+            mine, i = preds[i : i + len(jobs)], i + len(jobs)
+            item = jobs[0].item
+            report.warnings += [(str(item.path), w) for j in jobs for w in j.warnings]
             if not opts.viz:
-                p.image = replace(p.image, rgb=p.image.rgb[:0])  # the writer no longer needs the pixels
-            writes.append((p.item, writer.submit(_write, p, pred, paths, opts, meta)))
+                for j in jobs:  # the writer no longer needs the pixels
+                    j.image = replace(j.image, rgb=j.image.rgb[:0])
+            writes.append((item, writer.submit(_write_image, jobs, mine, opts, meta)))
         collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
 
     try:
-        # 'auto' runs one batch behind: people are found in batch k, then batch k - 1 goes through the
-        # whole model while batch k's crops are resampled in the worker threads.
-        waiting: tuple[list[_Prepared], dict[int, Future]] | None = None
-        for batch in _batches(loader, todo, lambda it: _prepare(it, opts, size), opts.batch_size, fail):
-            if opts.crop_mode == "auto":
-                recrops = _find_people(batch, predictor, loader, opts.margin, size)
-                if waiting is not None:
-                    run_batch(*waiting)
-                waiting = (batch, recrops)
-            else:
-                run_batch(batch, {})
-        if waiting is not None:
-            run_batch(*waiting)
+        load = lambda it: load_image(it.path, max_side=opts.max_side)  # noqa: E731
+        for batch in _batches(loader, todo, load, opts.batch_size, fail):
+            run_batch(batch)
         collect(block_until=0)
     except KeyboardInterrupt:
         report.interrupted = True
@@ -245,22 +362,16 @@ def run_predict(
     return report
 
 
-def _find_people(
-    batch: list[_Prepared], predictor: Predictor, pool: ThreadPoolExecutor, margin: float, size: int
-) -> dict[int, Future]:
-    """'auto' crops: the segmentation sub-net on each letterboxed image gives the person's box; nobody
-    found keeps the whole (letterboxed) image and records a warning in the output's meta.
-    Returns the futures of the person crops being resampled, by index in ``batch`` (each sets ``pixels``)."""
-    boxes = predictor.locate(np.stack([p.pixels for p in batch]), [p.crop for p in batch])
-
-    def recrop(p: _Prepared) -> None:
-        p.pixels = crop_pixels(p.image, p.crop)
-
-    futures = {}
-    for i, (p, box) in enumerate(zip(batch, boxes, strict=True)):
-        if box is None:
-            p.warnings.append("no person found by the segmentation sub-net; used the whole image")
-        else:
-            p.crop = square_crop(box, margin, size)
-            futures[i] = pool.submit(recrop, p)
-    return futures
+def _proxies(jobs: list[_Job]) -> CropProxies:
+    """The front end's joints (original pixels), scores and masks (over each crop) of ``jobs``."""
+    k = [j.image.scale for j in jobs]
+    joints = np.stack([np.asarray(j.person.joints2d, np.float64) * kj for j, kj in zip(jobs, k, strict=True)])
+    size = np.array([[[j.image.width, j.image.height]] for j in jobs], np.float64)
+    # A joint the front end places outside the photo is a guess at a hidden limb: missing, as training's
+    # joints beyond the crop's cut are.
+    inside = ((joints >= 0) & (joints < size)).all(axis=-1)
+    return CropProxies(
+        joints2d=joints,
+        scores=np.stack([np.asarray(j.person.joints2d_score, np.float32) for j in jobs]) * inside,
+        mask=np.stack([j.person.mask_in(_in_rgb(j.crop, kj)) for j, kj in zip(jobs, k, strict=True)]),
+    )
