@@ -73,10 +73,13 @@ def eval_command(
     from tqdm import tqdm
 
     from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.io.inputs import check_out_dir
     from bodynet_cli.metrics.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
 
     if plots and out is None:
         raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
+    if out is not None:
+        check_out_dir(out)
     pairing = pair_files(pred_dir, gt, fits)
     _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)
     _list(f"ground-truth files have no prediction in {pred_dir}", pairing.gt_only, out)

@@ -47,7 +47,7 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(help="Image files, folders (searched recursively; sub-folders are mirrored in --out) "
-                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP.", show_default=False),
+                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP, GIF (one frame each).", show_default=False),
     ],
     out: OutDir,
     checkpoint: Annotated[
@@ -108,6 +108,7 @@ def predict(
     from bodynet_cli.cli.common import resolve_device
     from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.io.images import discover_images
+    from bodynet_cli.io.inputs import check_out_dir
     from bodynet_cli.models.checkpoint import load_checkpoint
     from bodynet_cli.predict import distributed
     from bodynet_cli.predict.crops import read_boxes
@@ -134,7 +135,8 @@ def predict(
         threshold=threshold,
         max_side=max_side,
     )
-    items = discover_images(inputs)
+    check_out_dir(out)
+    items = discover_images(inputs, out)
     if not items:
         raise BodyNetError(f"no image files found in {' '.join(inputs)}")
     n_images = len(items)

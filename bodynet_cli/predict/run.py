@@ -88,7 +88,7 @@ def _prepare(item: InputFile, opts: PredictOptions, size: int) -> _Prepared:
         crop = square_crop(box, opts.margin, size)
     else:
         crop = letterbox_crop(image.width, image.height, size)
-    return _Prepared(item, image, crop, crop_pixels(image, crop))
+    return _Prepared(item, image, crop, crop_pixels(image, crop), list(image.warnings))
 
 
 def _batches(
