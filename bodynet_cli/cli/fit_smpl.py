@@ -19,7 +19,7 @@ from bodynet_cli.cli.common import (
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.io.inputs import check_out_dir, discover_inputs
+from bodynet_cli.io.inputs import check_out_dir, discover_inputs, same_path
 
 
 def _collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path]]:
@@ -107,7 +107,7 @@ def fit_smpl(
                         raise BodyNetError("not an .npz file; give prediction files written by `bodynet predict`")
                     if dst in written.values() or any(d == dst for *_, d in ready):
                         raise BodyNetError(f"its output {dst} is already taken by another input; rename one")
-                    if dst.resolve() == src.resolve():
+                    if same_path(dst, src):
                         raise BodyNetError(f"the output would overwrite the input; choose another --out than {out}")
                     sample = load_sample(src)
                     rng = np.random.default_rng([seed, index])

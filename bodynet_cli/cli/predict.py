@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from bodynet_cli.cli.common import BatchSizeOpt, DeviceOpt, OutDir, console, finish_batch, is_tty, user_errors
+from bodynet_cli.cli.common import (
+    BatchSizeOpt,
+    DeviceOpt,
+    OutDir,
+    console,
+    escape,
+    finish_batch,
+    is_tty,
+    user_errors,
+)
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.predict.crops import DEFAULT_MARGIN
 
@@ -170,7 +179,7 @@ def predict(
     if not ranks.is_main:
         raise typer.Exit(3 if failures else 0)
     for path, warning in sorted(warnings)[:10]:
-        console.print(f"[yellow]warning:[/yellow] {path}: {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(f'{path}: {warning}')}")
     if len(warnings) > 10:
         console.print(f"... and {len(warnings) - 10} more warnings (each output's meta lists its own)")
     write_failures_csv(out, failures)

@@ -18,13 +18,14 @@ from bodynet_cli.cli.common import (
     OutDir,
     ResOpt,
     console,
+    escape,
     finish_batch,
     is_tty,
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
-from bodynet_cli.io.inputs import check_out_dir, discover_inputs
+from bodynet_cli.io.inputs import check_out_dir, discover_inputs, same_path
 
 _SUFFIXES = (*MESH_SUFFIXES, ".npz")
 _PARAM_KEYS = ("betas", "global_orient", "body_pose")
@@ -258,12 +259,12 @@ def voxelize(
             try:
                 if dst in written:
                     raise BodyNetError(f"its output {dst} is already written for {written[dst]}; rename one input")
-                if dst.resolve() == src.resolve():
+                if same_path(dst, src):
                     raise BodyNetError(f"the output would overwrite the input; choose another --out than {out}")
                 item = _read_input(src, models, parts)
 
                 def warn(message: str, src=src) -> None:
-                    progress.console.print(f"[yellow]warning:[/yellow] {src}: {message}")
+                    progress.console.print(f"[yellow]warning:[/yellow] {escape(f'{src}: {message}')}")
 
                 save_sample(dst, _voxelize_one(src, item, res, conservative, margin, dev, warn))
                 written[dst] = src

@@ -62,16 +62,19 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
     if not path.is_file():
         raise BodyNetError(f"{path}: {unreadable_reason(path)}")
     source: str | io.BytesIO = str(path)
-    if suffix in _TEXT_FORMATS:
-        # Decode text here: trimesh guesses unknown encodings with an optional package it may not find, and
-        # binary data (a pickle, an archive) under a text suffix deserves a plain answer.
+    if suffix in _TEXT_FORMATS or suffix == ".stl":
         data = path.read_bytes()
-        if b"\0" in data:
-            raise BodyNetError(f"{path}: binary data, not a text {suffix} mesh file")
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:  # e.g. Latin-1 comments or names: the numbers are ASCII either way
-            source = io.BytesIO(data.decode("latin-1").encode("utf-8"))
+        if suffix == ".stl" and len(data) >= 84 and len(data) == 84 + 50 * int.from_bytes(data[80:84], "little"):
+            pass  # binary STL: a header, a triangle count and 50 bytes per triangle
+        elif b"\0" in data:
+            what = "a binary STL of the right length or ASCII text" if suffix == ".stl" else f"text {suffix}"
+            raise BodyNetError(f"{path}: binary data, not {what} mesh file")
+        else:
+            # Decode text here: trimesh guesses unknown encodings with an optional package it may not find.
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:  # e.g. Latin-1 comments or names: the numbers are ASCII either way
+                source = io.BytesIO(data.decode("latin-1").encode("utf-8"))
     try:
         mesh = trimesh.load(source, file_type=suffix[1:], force="mesh", process=False)
     except Exception as e:  # trimesh raises many types for malformed files

@@ -69,6 +69,17 @@ def check_out_dir(out: str | os.PathLike, option: str = "--out") -> Path:
     return out
 
 
+def _real(path: str | os.PathLike) -> Path:
+    """The absolute path with links resolved as far as they go (a link loop or a dangling link stays as
+    it is, where ``Path.resolve`` would raise)."""
+    return Path(os.path.realpath(path))
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file (links followed as far as they go; never raises)."""
+    return _real(a) == _real(b)
+
+
 def _within(path: Path, folder: Path | None) -> bool:
     return folder is not None and (path == folder or folder in path.parents)
 
@@ -87,23 +98,23 @@ def discover_inputs(inputs: list[str | os.PathLike], suffixes: tuple[str, ...], 
     input folder inside it (or equal to it) is an error, since its outputs would become its inputs.
     """
     found: dict[Path, InputFile] = {}
-    out_key = Path(out).resolve() if out is not None else None
+    out_key = _real(out) if out is not None else None
 
     def add(path: Path, rel: Path) -> None:
-        key = path.resolve()
+        key = _real(path)
         if key not in found:
             found[key] = InputFile(path=path, rel=rel.with_suffix(""))
 
     def candidate(f: Path) -> bool:
         return ((f.is_file() or (f.is_symlink() and not f.exists())) and f.suffix.lower() in wanted
-                and not _within(f.resolve(), out_key))  # fmt: skip
+                and not _within(_real(f), out_key))  # fmt: skip
 
     wanted = tuple(s.lower() for s in suffixes)
     for raw in inputs:
         s = str(raw)
         p = Path(s)
         if p.is_dir():
-            if _within(p.resolve(), out_key):
+            if _within(_real(p), out_key):
                 raise BodyNetError(f"input folder {p} lies in --out {out} (or is it): a later run would read the "
                                    "outputs as inputs; choose an --out outside the input folder")
             for f in sorted(p.rglob("*")):

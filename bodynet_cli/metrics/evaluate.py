@@ -52,8 +52,10 @@ class Pairing:
 
 
 def find_samples(root: Path) -> dict[str, Path]:
-    """Every ``.npz`` under ``root`` by its posix path relative to ``root``."""
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.npz")) if p.is_file()}
+    """Every ``.npz`` under ``root`` by its posix path relative to ``root``; a dangling link or a link loop
+    is kept too (reading it fails, so the pair is listed rather than silently missing)."""
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.npz"))
+            if p.is_file() or (p.is_symlink() and not p.exists())}  # fmt: skip
 
 
 def pair_files(pred_dir: Path, gt_dir: Path, fits_dir: Path | None = None) -> Pairing:
