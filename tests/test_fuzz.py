@@ -112,7 +112,7 @@ def _check_outputs(batch: Batch) -> list[str]:
             if not np.allclose(ja, jb, atol=1e-3):
                 problems.append(f"[item 6] {a.name} and {b.name} hold the same picture but predict differently")
     if batch.joints_json is not None and (batch.out / "joints.json").is_file():
-        images = json.loads((batch.out / "joints.json").read_text())["images"]
+        images = json.loads((batch.out / "joints.json").read_text()).get("images", {})
         if sorted(images) != sorted(batch.joints_json):
             problems.append(f"[item 7] joints.json lists {sorted(images)}, expected {sorted(batch.joints_json)}")
         rows = list(csv.DictReader((batch.out / "failures.csv").open()))

@@ -6,7 +6,6 @@ the EXIF orientation is applied, before any downscaling done here to bound memor
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -64,14 +63,14 @@ def _to_rgb8(img):
     return img.convert("RGB")
 
 
-@functools.cache
 def _quiet_pillow() -> None:
     """Silence Pillow's warning for images above its pixel limit: ``load_image`` reports those in the
-    output's meta instead (the warning would reach stderr from a worker thread). A process-wide filter,
-    installed once, because ``warnings.catch_warnings`` is not thread-safe."""
+    output's meta instead (the warning would reach stderr from a worker thread). A process-wide filter
+    (``warnings.catch_warnings`` is not thread-safe), put back whenever something reset the filters."""
     from PIL import Image
 
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    if not any(f[0] == "ignore" and f[2] is Image.DecompressionBombWarning for f in warnings.filters):
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def load_image(path: str | os.PathLike, max_side: int = 2048) -> LoadedImage:

@@ -132,9 +132,11 @@ def _crop_far(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) -> 
         sums, nrows = _block_sums(cols, by + by0 * q, q, by1 - by0, 0)
         inside = (nrows[:, None] * ncols[None, :])[..., None].astype(np.float64)
         canvas[by0:by1, bx0:bx1] = (sums + (q * q - inside) * np.asarray(FILL_RGB, np.float64)) / (q * q)
-    img = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
     box = ((x0 - bx) / q, (y0 - by) / q, (x0 - bx + side) / q, (y0 - by + side) / q)
-    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
+    # Float channels: the block means keep their fractions (a small image in a huge crop is a few levels).
+    out = [np.asarray(Image.fromarray(canvas[..., c].astype(np.float32), mode="F").resize(
+        (size, size), Image.Resampling.BILINEAR, box=box)) for c in range(3)]  # fmt: skip
+    return np.clip(np.stack(out, axis=-1) + 0.5, 0, 255).astype(np.uint8)
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, np.ndarray]:
