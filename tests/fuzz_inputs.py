@@ -8,8 +8,9 @@ and the issue-17 item it exercises (1-8), so a failing run says which promise br
 Run as a script, ``python tests/fuzz_inputs.py RSS_FILE ARGS...`` runs ``bodynet ARGS...`` in this
 process with the address space capped (``FUZZ_AS_LIMIT`` bytes, 3 GiB by default: a command that tries
 to allocate without bound fails instead of taking the machine down) and writes its peak resident memory
-(kB) to RSS_FILE. ``FUZZ_MAX_IMAGE_PIXELS`` lowers Pillow's decompression-bomb limit, so small files
-play the part of huge images.
+(kB) to RSS_FILE. ``FUZZ_TREE`` names another checkout whose ``bodynet_cli`` the runner imports (to compare
+code before and after a change on the same inputs). ``FUZZ_MAX_IMAGE_PIXELS`` lowers Pillow's
+decompression-bomb limit, so small files play the part of huge images.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Result:
 def run_batch(batch: Batch, timeout: float = 300) -> Result:
     """Run ``bodynet batch.args`` through this module as a subprocess; the peak RSS comes back in a file."""
     rss_file = batch.out.parent / f".{batch.out.name}.rss"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), **batch.env)
+    # FUZZ_TREE: run another checkout's bodynet_cli on the same inputs (tools/fuzz_items.py, before/after).
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.environ.get("FUZZ_TREE", str(REPO)), **batch.env)
     env.pop("BODYNET_BODY_MODEL", None)
     cmd = [sys.executable, str(Path(__file__).resolve()), str(rss_file), *batch.args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
