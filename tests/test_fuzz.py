@@ -71,8 +71,9 @@ def _check(name: str, batch: Batch) -> list[str]:
     log = f"{name}: exit {r.returncode}; stderr tail:\n{r.stderr[-3000:]}"
     if _RAW.search(r.stderr):
         problems.append(f"[items 1-3,6] raw traceback or Python warning in stderr: {_RAW.search(r.stderr).group(0)}")
-    if r.returncode != 3:
-        problems.append(f"[items 1-4,8] exit code {r.returncode}, expected 3")
+    expected = 3 if batch.bad else 0
+    if r.returncode != expected:
+        problems.append(f"[items 1-4,8] exit code {r.returncode}, expected {expected}")
     listed = _listed(r.stderr)
     for bad in batch.bad:
         reasons = listed.get(bad.name)

@@ -66,7 +66,7 @@ def _report(label: str, batch) -> None:
 
 def _options(tree: str, root: Path) -> None:
     env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1")
-    (root / "in").mkdir()
+    (root / "in").mkdir(parents=True)
     (root / "in" / "x.npz").write_bytes(b"")
     (root / "taken").write_text("a file")
     commands = {"predict": ["predict", str(root / "in" / "x.npz")], "fit-smpl": ["fit-smpl", str(root / "in")],
@@ -75,7 +75,7 @@ def _options(tree: str, root: Path) -> None:
     for name, args in commands.items():
         broken = []
         for out in (root / "taken", root / "taken" / "sub"):
-            p = subprocess.run([sys.executable, "-m", "bodynet_cli", *args, "--out", str(out)], env=env,
+            p = subprocess.run([sys.executable, "-m", "bodynet_cli", *args, "--out", str(out)], env=env, cwd=tree,
                                capture_output=True, text=True, timeout=300)  # fmt: skip
             if p.returncode != 2 or "Traceback" in p.stderr:
                 broken.append(f"--out {out.relative_to(root)}: exit {p.returncode}"
@@ -83,8 +83,8 @@ def _options(tree: str, root: Path) -> None:
         print(f"| {name} item 5 | 2 | {len(broken)} | {'; '.join(broken)} |", flush=True)
     broken = []
     for name in ("predict", "fit-smpl", "voxelize", "eval", "synth"):
-        p = subprocess.run([sys.executable, "-m", "bodynet_cli", name, "--help"], env=env, capture_output=True,
-                           text=True, timeout=300)  # fmt: skip
+        p = subprocess.run([sys.executable, "-m", "bodynet_cli", name, "--help"], env=env, cwd=tree,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
         broken += [f"{name}: {w}" for w in ("<bool>", "SPEC") if w in p.stdout]
     print(f"| --help item 9 | 5 | {len(broken)} | {'; '.join(broken[:4])} |", flush=True)
 
