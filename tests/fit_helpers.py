@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import PELVIS
-from bodynet_cli.data.synth.bodies import sample_body
+from bodynet_cli.body.poses import sample_poses
+from bodynet_cli.data.synth.bodies import sample_betas, sample_orientation
 from bodynet_cli.data.synth.camera import CameraSettings, sample_camera, sample_crop
 from bodynet_cli.geometry.space import Camera, project
 from bodynet_cli.geometry.voxelize import voxelize_camera
@@ -14,10 +17,13 @@ from bodynet_cli.io.sample import Sample
 
 
 def make_sample(model, seed: int, res: int = 128, pose_spread: float = 1.0) -> Sample:
-    """A SURREAL-like ground-truth sample (the ``synth`` distribution, without the picture)."""
+    """A SURREAL-like ground-truth sample: a standing body from the base-pose library (what the fitting
+    prior models, rather than ``synth``'s wider pose library), 4-10 m away, whole in the crop."""
     rng = np.random.default_rng(seed)
-    params = sample_body(rng, model.num_betas, pose_spread, p_extreme=0.0)
-    camera, pelvis = sample_camera(rng, CameraSettings())
+    betas, _ = sample_betas(rng, model.num_betas, 0.0)
+    pose = np.asarray(sample_poses(rng, 1, pose_spread), np.float64)[0]
+    params = SimpleNamespace(betas=betas, body_pose=pose[3:], global_orient=sample_orientation(rng, 8.0))
+    camera, pelvis = sample_camera(rng, CameraSettings(depth=(4.0, 10.0)))
 
     def t(a):
         return torch.as_tensor(np.asarray(a), dtype=torch.float64)[None]

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from bodynet_cli.body.conventions import NUM_VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.models.blocks import Hourglass, Residual, StackedHourglass
-from bodynet_cli.models.bodynet import STAGES, BodyNet, network_input, stage_upto, trainable_subnets
+from bodynet_cli.models.bodynet import STAGES, BodyNet, stage_upto, trainable_subnets
 from bodynet_cli.models.config import CONFIGS, ModelConfig, get_config
 from bodynet_cli.models.losses import LossTargets, compute_losses
 from bodynet_cli.models.targets import heatmaps_from_joints, volume_from_joints
@@ -94,19 +94,26 @@ def test_hourglass_and_stacks_match_reference():
             h = h + sh.merge_features[s](feat) + sh.merge_outputs[s](pred)
 
 
-def test_network_input_upsamples_last_stack_and_softmaxes_segmentation():
+def test_small_chain_input_is_rgb_upsampled_heatmaps_and_softmaxed_segmentation():
+    """The paper's pose3d/voxel input: normalised RGB ⊕ last-stack heatmaps ⊕ softmaxed segmentation, both
+    bilinearly upsampled ×4, written out against what the sub-nets receive."""
     gen = torch.Generator().manual_seed(3)
-    rgb = torch.randn(2, 3, 8, 8, generator=gen)
-    hm = torch.randn(2, 2, 16, 2, 2, generator=gen)
-    seg = torch.randn(2, 2, 15, 2, 2, generator=gen)
-    x = network_input(rgb, hm, seg)
-    assert x.shape == (2, 34, 8, 8)
-    torch.testing.assert_close(x[:, :3], rgb)
-    # Upsampling ×4 with align_corners=False: output pixel centre (i+0.5)/4 - 0.5 in input pixels.
-    # Pixels 0,1 of the output lie left of input centre 0 -> clamped to input pixel 0 exactly.
-    torch.testing.assert_close(x[:, 3:19, 0, 0], hm[:, -1, :, 0, 0])
-    torch.testing.assert_close(x[:, 19:, 7, 7], seg[:, -1, :, 1, 1].softmax(dim=1))
-    torch.testing.assert_close(x[:, 19:].sum(dim=1), torch.ones(2, 8, 8))
+    model = BodyNet(TINY).eval()
+    seen = {}
+    model.pose3d.register_forward_pre_hook(lambda m, a: seen.__setitem__("pose3d", a[0]))
+    model.voxels.register_forward_pre_hook(lambda m, a: seen.__setitem__("voxels", a[0]))
+    rgb = torch.rand(2, 3, 32, 32, generator=gen)
+    with torch.no_grad():
+        out = model(rgb)
+    x = seen["pose3d"]
+    assert x.shape == (2, 34, 32, 32)
+    torch.testing.assert_close(x[:, :3], (rgb - model.rgb_mean) / model.rgb_std)
+    hm = out.heatmaps[:, -1]
+    # Upsampling ×4 with align_corners=False: output pixels 0, 1 lie left of input centre 0 -> input pixel 0.
+    torch.testing.assert_close(x[:, 3:19, 0, 0], hm[:, :, 0, 0])
+    torch.testing.assert_close(x[:, 19:, 31, 31], out.segm_logits[:, -1, :, -1, -1].softmax(dim=1))
+    torch.testing.assert_close(x[:, 19:].sum(dim=1), torch.ones(2, 32, 32))
+    torch.testing.assert_close(seen["voxels"], x)
 
 
 def _shapes(cfg: ModelConfig, out, batch: int):

@@ -21,7 +21,7 @@ from bodynet_cli.data.synth.appearance import (
 )
 from bodynet_cli.data.synth.backgrounds import photo_library, sample_background
 from bodynet_cli.data.synth.bodies import sample_betas, sample_orientation
-from bodynet_cli.data.synth.camera import CameraSettings, sample_camera, sample_crop
+from bodynet_cli.data.synth.camera import CameraSettings, grow_crop, sample_camera, sample_crop
 from bodynet_cli.geometry.space import project
 
 
@@ -50,7 +50,7 @@ def test_camera_and_crop_contain_the_body(rng):
     s = CameraSettings()
     for _ in range(200):
         cam, pelvis = sample_camera(rng, s)
-        assert 4.0 <= cam.z0 <= 10.0 and abs(cam.f / 600 - 1) <= 0.1 + 1e-9
+        assert s.depth[0] <= cam.z0 <= s.depth[1] and abs(cam.f / 600 - 1) <= 0.1 + 1e-9
         u, v = project(pelvis, cam)
         assert 0 < u < 320 and 0 < v < 240 and np.isclose(pelvis[2], cam.z0)
         pts = pelvis + rng.normal(0, 0.5, (50, 3)) * [0.4, 1.0, 0.3]
@@ -60,7 +60,13 @@ def test_camera_and_crop_contain_the_body(rng):
         assert inside.all()
         box = (uv.max(0) - uv.min(0)).max()
         assert 1.2 * 0.95 * box - 1e-6 <= crop.side <= 1.2 * 1.15 * box + 1e-6
-        assert sample_crop(rng, uv, 128, s, min_side=10 * box).side == 10 * box
+        big = grow_crop(crop, 10 * box)  # about the centre
+        assert big.side == 10 * box and np.isclose(big.x0 + big.side / 2, crop.x0 + crop.side / 2)
+        assert grow_crop(crop, 0.5 * crop.side) == crop
+        for axis, sign in ((0, 1), (0, -1), (1, 1), (1, -1)):  # a cut edge stays where it is
+            g = grow_crop(crop, 3 * crop.side, (axis, sign))
+            lo, lo_g = (crop.x0, crop.y0)[axis], (g.x0, g.y0)[axis]
+            assert np.isclose(lo_g, lo) if sign > 0 else np.isclose(lo_g + g.side, lo + crop.side)
 
 
 @pytest.fixture(scope="module")

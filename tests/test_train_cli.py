@@ -88,3 +88,41 @@ def test_ddp_two_processes_gloo(data, tmp_path):
     val = [r for r in rows if r["kind"] == "val"][-1]["metrics"]
     assert val["n"] == 2 and val["voxel_iou"] is not None
     assert json.loads((out / "run.json").read_text())["world_size"] == 2
+
+
+PROXY_TINY = TINY.replace(name="tiny_proxy", pose2d_inputs=(), segm_inputs=("joints", "mask"),
+                          pose3d_inputs=("segm", "joints", "mask"), voxels_inputs=("segm", "joints", "mask", "pose3d"))
+
+
+def test_cli_proxy_config_corruption_file_and_balancing(data, tmp_path):
+    (tmp_path / "proxy.json").write_text(json.dumps(PROXY_TINY.to_dict()))
+    (tmp_path / "corr.json").write_text(json.dumps({"drop_prob": 0.3, "jitter": 0.05}))
+    base = ["train", str(data), "--config", str(tmp_path / "proxy.json"), "--stage", "voxels_proj", "--steps", "1",
+            *FAST, "--device", "cpu", "--proxy-corruption", str(tmp_path / "corr.json")]  # fmt: skip
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    info = load_checkpoint(tmp_path / "a" / "final").info
+    assert info["proxy_corruption"]["drop_prob"] == 0.3 and info["proxy_corruption"]["mask_radius"] == 3
+    assert "balanced loss weights" in r.output and info["loss_weights"]["voxels"] < 10 / 12  # measured
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--no-balance-losses"])
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(tmp_path / "b" / "final").info["loss_weights"]["voxels"] == 10 / 12
+    # resuming with other corruption settings would not continue the same run
+    (tmp_path / "corr.json").write_text(json.dumps({"drop_prob": 0.5}))
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "a")])
+    assert r.exit_code == 2 and "proxy_corruption" in r.output, r.output
+    (tmp_path / "corr.json").write_text(json.dumps({"drop_rate": 0.5}))
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "unknown keys" in r.output, r.output
+
+
+def test_ddp_two_processes_balanced_proxy(data, tmp_path):
+    (tmp_path / "proxy.json").write_text(json.dumps(PROXY_TINY.to_dict()))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+           "bodynet_cli", "train", str(data), "--out", str(out), "--config", str(tmp_path / "proxy.json"), "--stage",
+           "end2end", "--steps", "2", *FAST, "--device", "cpu"]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert p.returncode == 0, p.stderr[-4000:] + p.stdout[-2000:]
+    ckpt = load_checkpoint(out / "final")
+    assert ckpt.info["processes"] == 2 and set(ckpt.info["loss_weights"]) == {"segm", "pose3d", "voxels", "fv", "sv"}

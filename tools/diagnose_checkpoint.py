@@ -48,7 +48,7 @@ def main() -> None:
     with torch.no_grad():
         for start in range(0, n, args.batch):
             b = collate([ds[i] for i in range(start, min(start + args.batch, n))])
-            out = model(b.rgb.float() / 255.0)
+            out = model(b.rgb.float() / 255.0, b.proxies())  # a proxy config: default corruption, seed 0
             prob = torch.sigmoid(out.voxel_logits[:, -1]).numpy()
             gt = b.voxels.numpy()
             pred = prob > 0.5

@@ -3,8 +3,11 @@
     python tools/synth_contact_sheet.py [--out docs/synth_contact_sheet.png] [--n 12] [--config small] [--seed 0]
 
 Generates samples in memory (the same ones ``bodynet synth --seed S`` writes as indices 0..n-1) and
-draws, per sample: the image with its 2D skeleton, the segmentation overlay, and the part voxels seen
-from the front (max over depth, nearest part shown) and from the side (depth grows to the right).
+draws, per sample: the image with its 2D skeleton and a caption (framing, pose family, hair, "+1"
+when another person is in the image), the segmentation overlay, the person mask (white; the
+segmentation's outline in red, so hair and loose clothing show as white beyond it), and the part
+voxels seen from the front (max over depth, nearest part shown) and from the side (depth grows to the
+right).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-TITLES = ("image + joints2d", "segmentation", "part voxels: front", "part voxels: side")
+TITLES = ("image + joints2d", "segmentation", "person mask", "voxels: front", "voxels: side")
+_SHORT = {"full": "full", "three_quarter": "3/4", "upper_body": "upper", "close_up": "close", "edge": "edge"}
 
 
 def _nearest_part(part_voxels: np.ndarray, axis: int) -> np.ndarray:
@@ -38,16 +42,38 @@ def _parts_rgb(labels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.NEAREST))
 
 
-def sample_tiles(image: np.ndarray, sample, size: int) -> list[np.ndarray]:
+def _mask_tile(sample, size: int) -> np.ndarray:
     from PIL import Image
+
+    mask = sample.person_mask if sample.person_mask is not None else (sample.segmentation > 0)
+    body = sample.segmentation > 0
+    edge = body & ~(np.roll(body, 1, 0) & np.roll(body, -1, 0) & np.roll(body, 1, 1) & np.roll(body, -1, 1))
+    rgb = np.repeat((mask > 0)[..., None] * np.uint8(255), 3, 2)
+    rgb[edge] = (220, 30, 30)
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.NEAREST))
+
+
+def caption(sample) -> str:
+    m = sample.meta
+    others = "+1" if m.get("other_people") else ""
+    hair = m.get("outfit", {}).get("hair", "")
+    return f"{_SHORT.get(m.get('framing'), '?')} {m.get('pose_family', '')} {hair}{others}"
+
+
+def sample_tiles(image: np.ndarray, sample, size: int) -> list[np.ndarray]:
+    from PIL import Image, ImageDraw
 
     from bodynet_cli.geometry.space import Crop
     from bodynet_cli.viz.draw import draw_skeleton, overlay_segmentation
 
     crop = Crop.from_array(sample.crop)
     img = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    joints = crop.image_to_crop(sample.joints2d.astype(np.float64), size)
-    return [draw_skeleton(img, joints), overlay_segmentation(img, sample.segmentation),
+    skel = Image.fromarray(draw_skeleton(img, crop.image_to_crop(sample.joints2d.astype(np.float64), size)))
+    draw = ImageDraw.Draw(skel)
+    text = caption(sample)
+    draw.rectangle((0, 0, 6 * len(text) + 4, 11), fill=(0, 0, 0))
+    draw.text((2, 0), text, fill=(255, 255, 255))
+    return [np.asarray(skel), overlay_segmentation(img, sample.segmentation), _mask_tile(sample, size),
             _parts_rgb(_nearest_part(sample.part_voxels, 0), size),
             _parts_rgb(_nearest_part(sample.part_voxels, 2).T, size)]
 
@@ -55,11 +81,11 @@ def sample_tiles(image: np.ndarray, sample, size: int) -> list[np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/synth_contact_sheet.png")
-    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--per-row", type=int, default=2, help="samples per row")
     ap.add_argument("--config", default="small")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tile", type=int, default=128)
+    ap.add_argument("--tile", type=int, default=112)
     ap.add_argument("--body-model", default=None)
     args = ap.parse_args()
 

@@ -23,10 +23,11 @@ def synth(
         "--mesh/--no-mesh", help="Store the body mesh (vertices, faces) in each label file; --no-mesh makes "
         "files about 25x smaller (the body parameters still define the mesh).")] = True,
 ) -> None:
-    """Render N synthetic people (random shape, pose, clothing, light, background) into OUT/images/*.png,
-    with ground truth in OUT/labels/*.npz (joints, segmentation, voxels, body parameters, camera) and
-    OUT/index.json (train/val/test splits, settings). Same seed, same files; reruns skip finished
-    samples."""
+    """Render N synthetic people (random shape, pose from a library of everyday and sports poses,
+    photo-like framing from full body to close-up, face, hair, clothing, light, background, sometimes a
+    second person) into OUT/images/*.png, with ground truth in OUT/labels/*.npz (joints, segmentation,
+    person mask, voxels, body parameters, camera) and OUT/index.json (train/val/test splits, settings).
+    Same seed, same files; reruns skip finished samples."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bodynet_cli.data.synth.writer import write_dataset

@@ -33,6 +33,24 @@ def load_config(text: str):
         raise BodyNetError(f"--config {path}: not a model configuration ({e})") from None
 
 
+def load_corruption(path: Path | None):
+    """``--proxy-corruption``: a JSON object of ``ProxyCorruption`` fields (the rest keep their defaults)."""
+    from dataclasses import replace
+
+    from bodynet_cli.data.proxies import ProxyCorruption
+
+    if path is None:
+        return ProxyCorruption()
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BodyNetError(f"--proxy-corruption {path}: not readable JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise BodyNetError(f"--proxy-corruption {path}: expected a JSON object of ProxyCorruption settings")
+    ProxyCorruption.from_dict({**ProxyCorruption().to_dict(), **doc})  # validates names and values
+    return replace(ProxyCorruption(), **doc)
+
+
 @user_errors
 def train(
     data_dir: Annotated[
@@ -41,8 +59,9 @@ def train(
     ],
     out: OutDir,
     config: Annotated[
-        str, typer.Option("--config", help="Model configuration: small, paper, or a JSON file (a config dict "
-                          "or a checkpoint's config.json).")
+        str, typer.Option("--config", help="Model configuration: small, paper, proxy, proxy128 (3D nets read "
+                          "proxy 2D joints and a person mask instead of RGB), or a JSON file (a config dict or a "
+                          "checkpoint's config.json).")
     ] = "small",
     stage: Annotated[
         str, typer.Option("--stage", help="all (2d, 3d, voxels, voxels_proj, end2end in order), one stage, or "
@@ -102,6 +121,16 @@ def train(
         Path | None, typer.Option("--init", help="Checkpoint folder the first stage starts from when RUN_DIR has "
                                   "no finished previous stage.", file_okay=False)
     ] = None,
+    balance_losses: Annotated[
+        bool | None, typer.Option("--balance-losses/--no-balance-losses", help="Weigh each stage's loss terms so "
+                                  "their gradient norms are equal, measured at the stage's start (default: on "
+                                  "for proxy configs; the paper's fixed weights otherwise).", show_default=False)
+    ] = None,
+    proxy_corruption: Annotated[
+        Path | None, typer.Option("--proxy-corruption", help="JSON file of ProxyCorruption settings (some or all "
+                                  "fields) for the training proxies of a proxy config (default: the built-in "
+                                  "ones).", dir_okay=False)
+    ] = None,
 ) -> None:
     """Train BodyNet in the paper's stages; re-run the same command to resume after an interruption.
 
@@ -122,6 +151,7 @@ def train(
     if not (data_dir / "index.json").is_file():
         raise BodyNetError(f"{data_dir}: no index.json; DATA_DIR must be a folder written by `bodynet synth`")
     cfg = load_config(config)
+    corruption = load_corruption(proxy_corruption)
     specs = tuple(parse_stages(stage))
     dev = resolve_device(device)
     ctx = init_distributed(dev)
@@ -131,7 +161,8 @@ def train(
             batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
             val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
             device=local_device(dev, ctx), amp=amp, channels_last=channels_last, compile=compile_model,
-            augment=augment, init=init, progress=is_tty(),
+            augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
+            balance_losses=balance_losses,
         )  # fmt: skip
 
         def log(msg: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import JOINT_FLIP, NUM_JOINTS, SEG_FLIP, VOXEL_PART_FLIP
+from bodynet_cli.data.proxies import ProxyCorruption, make_proxies
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.npz import read_npz
@@ -169,6 +170,8 @@ class Batch:
     (B, R, R, R) ``[z, y, x]``. part_voxels: uint8 (B, R, R, R) or None. joints2d (B, J, 2),
     joints3d (B, J, 3), crop (B, 4), camera (B, 4): the sample file's own values (not augmented; used
     by validation, which never augments). index: int64 (B,) position in the split.
+    proxy_joints: float32 (B, J, 2) input pixels, proxy_scores: float32 (B, J), proxy_mask: uint8 (B, I, I):
+    the proxies (``data.proxies``) a proxy model reads, made after augmentation; None for other models.
     """
 
     rgb: torch.Tensor
@@ -182,6 +185,17 @@ class Batch:
     camera: torch.Tensor
     index: torch.Tensor
     part_voxels: torch.Tensor | None = None
+    proxy_joints: torch.Tensor | None = None
+    proxy_scores: torch.Tensor | None = None
+    proxy_mask: torch.Tensor | None = None
+
+    def proxies(self):
+        """The batch's proxies as ``models.bodynet.Proxies`` (mask as float (B, 1, I, I)), or None."""
+        from bodynet_cli.models.bodynet import Proxies
+
+        if self.proxy_joints is None:
+            return None
+        return Proxies(self.proxy_joints.float(), self.proxy_scores.float(), self.proxy_mask.unsqueeze(1).float())
 
     def _map(self, fn) -> Batch:
         return Batch(**{f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
@@ -213,10 +227,14 @@ class SynthDataset(torch.utils.data.Dataset):
 
     augment: None for validation/test (the stored sample as it is), else the random ranges.
     part_voxels: also load the 7-class part grids (only the part-voxel stage needs them).
+    proxies: how to corrupt the ground truth into the proxies a proxy config reads (default for such a
+    config: ``ProxyCorruption()``; ignored for a config without proxy inputs). They are drawn from the
+    item's generator after its augmentation, so they are as reproducible as the rest of the item.
     """
 
     def __init__(self, root: str | os.PathLike, split: str, config: ModelConfig, *, seed: int = 0,
-                 augment: AugmentSettings | None = None, part_voxels: bool = False):
+                 augment: AugmentSettings | None = None, part_voxels: bool = False,
+                 proxies: ProxyCorruption | None = None):  # fmt: skip
         self.root = Path(root)
         self.split = split
         self.names = read_split(self.root, split)
@@ -224,13 +242,15 @@ class SynthDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.augment = augment
         self.part_voxels = part_voxels
+        self.proxies = (proxies or ProxyCorruption()) if config.uses_proxies else None
         self._fill = np.asarray(config.rgb_mean, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def load(self, index: int) -> tuple[np.ndarray, object]:
-        """The stored image uint8 (I, I, 3) and its sample file, checked against the model config."""
+    def load(self, index: int) -> tuple[np.ndarray, object, np.ndarray | None]:
+        """The stored image uint8 (I, I, 3), its sample file, checked against the model config, and the
+        label's ``person_mask`` (I, I) (the main person's silhouette with hair and clothes) or None."""
         from PIL import Image
 
         name = self.names[index]
@@ -239,7 +259,9 @@ class SynthDataset(torch.utils.data.Dataset):
         need = ("voxels", "joints2d", "joints3d", "segmentation", "crop", "camera")
         need += ("part_voxels",) if self.part_voxels else ()
         # Only the keys training uses: the mesh (vertices, faces) is most of the file's bytes.
-        sample = sample_from_arrays(label_path, read_npz(label_path, keys=need + ("voxel_shape",)), required=need)
+        arrays = read_npz(label_path, keys=need + ("voxel_shape", "person_mask"))
+        person_mask = arrays.pop("person_mask", None)
+        sample = sample_from_arrays(label_path, arrays, required=need)
         try:
             with Image.open(img_path) as im:
                 rgb = np.asarray(im.convert("RGB"))
@@ -252,21 +274,34 @@ class SynthDataset(torch.utils.data.Dataset):
         if sample.voxels.shape != (res, res, res):
             raise BodyNetError(f"{label_path}: voxels are {sample.voxels.shape[0]}³, the model config "
                                f"{self.config.name!r} needs {res}³; generate data with the same --config")
-        return rgb, sample
+        if person_mask is not None and person_mask.shape != (size, size):
+            raise BodyNetError(f"{label_path}: person_mask is {person_mask.shape}, expected ({size}, {size}); "
+                               "re-run `bodynet synth` on this folder")
+        return rgb, sample, person_mask
 
     def __getitem__(self, key: tuple[int, int] | int) -> Batch:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        rgb, s = self.load(index)
+        rgb, s, person_mask = self.load(index)
         cfg = self.config
         crop = Crop.from_array(s.crop)
         joints_hm = np.asarray(crop.image_to_crop(s.joints2d.astype(np.float64), cfg.heatmap_size))
         image = np.ascontiguousarray(rgb.transpose(2, 0, 1))
         seg, voxels, parts = s.segmentation, s.voxels, s.part_voxels if self.part_voxels else None
         depth_m = s.joints3d[:, 2].astype(np.float32)
+        person = person_mask > 0 if person_mask is not None else None
+        rng = item_generator(self.seed, epoch, index)
         if self.augment is not None:
-            aug = sample_augment(item_generator(self.seed, epoch, index), self.augment)
+            aug = sample_augment(rng, self.augment)
             image, joints_hm, depth_m, seg, voxels, parts = apply_augment(
                 aug, image, joints_hm, depth_m, seg, voxels, parts, cfg.heatmap_size, self._fill)
+            if person is not None and aug.is_geometric:
+                person = warp_labels(person, aug.matrix())  # the mask moves as the segmentation does
+        proxy = None
+        if self.proxies is not None:
+            # From the augmented ground truth, so proxies and targets agree (a flip has already swapped the
+            # joints' left and right, a zoom or rotation moved them with the image).
+            mask = person if person is not None else seg > 0
+            proxy = make_proxies(joints_hm * (cfg.input_size / cfg.heatmap_size), mask, self.proxies, rng)
         return Batch(
             rgb=torch.from_numpy(np.ascontiguousarray(image)),
             joints_hm=torch.from_numpy(joints_hm.astype(np.float32)),
@@ -279,6 +314,9 @@ class SynthDataset(torch.utils.data.Dataset):
             camera=torch.from_numpy(s.camera),
             index=torch.tensor(index, dtype=torch.int64),
             part_voxels=None if parts is None else torch.from_numpy(np.ascontiguousarray(parts)),
+            proxy_joints=None if proxy is None else torch.from_numpy(proxy.joints),
+            proxy_scores=None if proxy is None else torch.from_numpy(proxy.scores),
+            proxy_mask=None if proxy is None else torch.from_numpy(proxy.mask),
         )
 
 

@@ -28,6 +28,7 @@ class Sample:
     joints2d_score: float32 (16,) heatmap peak values (predictions only).
     joints3d: float32 (16, 3) x, y original-image pixels, z metres relative to the pelvis.
     segmentation: uint8 (H, W) 15-class map over the crop.
+    person_mask: uint8 (H, W) 1 where the person's silhouette (with hair and loose clothing) is, else 0.
     crop: float32 (4,) x0, y0, side S (original pixels), output size.
     camera: float32 (4,) f, cx, cy, Z0 when known.
     fit_transform: float32 (4,) scale, ox, oy, oz of a ``fit``-mode grid: grid = scale · mesh + offset.
@@ -43,6 +44,7 @@ class Sample:
     joints2d_score: np.ndarray | None = None
     joints3d: np.ndarray | None = None
     segmentation: np.ndarray | None = None
+    person_mask: np.ndarray | None = None
     crop: np.ndarray | None = None
     camera: np.ndarray | None = None
     fit_transform: np.ndarray | None = None
@@ -63,6 +65,7 @@ _SCHEMA: dict[str, tuple[type, tuple]] = {
     "joints2d_score": (np.float32, (NUM_JOINTS,)),
     "joints3d": (np.float32, (NUM_JOINTS, 3)),
     "segmentation": (np.uint8, (None, None)),
+    "person_mask": (np.uint8, (None, None)),
     "crop": (np.float32, (4,)),
     "camera": (np.float32, (4,)),
     "fit_transform": (np.float32, (4,)),
@@ -192,6 +195,12 @@ def sample_from_arrays(
         from bodynet_cli.geometry.mesh_io import check_mesh
 
         check_mesh(path, out.vertices, z["faces"], what="key 'faces'")
+    if out.person_mask is not None:
+        if out.person_mask.size and int(out.person_mask.max()) > 1:
+            raise BodyNetError(f"{path}: 'person_mask' must hold 0 and 1 only, found {int(out.person_mask.max())}")
+        if out.segmentation is not None and out.segmentation.shape != out.person_mask.shape:
+            raise BodyNetError(f"{path}: 'person_mask' has shape {out.person_mask.shape} but 'segmentation' "
+                               f"{out.segmentation.shape}; both cover the same crop at the same size")
     if "meta" in z:
         try:
             out.meta = decode_meta(z["meta"])

@@ -28,12 +28,18 @@ STAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "part_voxels": {"part_voxels": 10.0, "part_fv": 1.0, "part_sv": 1.0},
 }
 LOSS_TERMS = ("pose2d", "segm", "pose3d", "voxels", "fv", "sv", "part_voxels", "part_fv", "part_sv")
+# The sub-net whose output each term scores.
+TERM_SUBNET = {"pose2d": "pose2d", "segm": "segm", "pose3d": "pose3d", "voxels": "voxels", "fv": "voxels",
+               "sv": "voxels", "part_voxels": "part_voxels", "part_fv": "part_voxels", "part_sv": "part_voxels"}
 
 
-def stage_loss_weights(stage: str) -> dict[str, float]:
-    """The stage's loss-term weights, normalised to sum to 1."""
+def stage_loss_weights(stage: str, config=None) -> dict[str, float]:
+    """The stage's loss-term weights, normalised to sum to 1. With a ``ModelConfig``, the terms of sub-nets
+    it does not build (e.g. pose2d in a proxy model) are left out before normalising."""
     trainable_subnets(stage)  # validates the name with a clear error
     w = STAGE_WEIGHTS[stage]
+    if config is not None:
+        w = {k: v for k, v in w.items() if TERM_SUBNET[k] == "part_voxels" or config.has(TERM_SUBNET[k])}
     total = sum(w.values())
     return {k: v / total for k, v in w.items()}
 
@@ -170,11 +176,13 @@ def _need(value, name: str, stage: str):
     return value
 
 
-def compute_losses(output: BodyNetOutput, targets: LossTargets, stage: str) -> LossBreakdown:
-    """Every loss term of ``stage`` (per stack, unweighted), and the weighted total."""
+def compute_losses(output: BodyNetOutput, targets: LossTargets, stage: str,
+                   weights: dict[str, float] | None = None) -> LossBreakdown:  # fmt: skip
+    """Every loss term of ``stage`` (per stack, unweighted), and the weighted total. ``weights``: term ->
+    weight (default: ``stage_loss_weights(stage)``); its keys are the terms computed."""
     from bodynet_cli.models.targets import part_one_hot
 
-    weights = stage_loss_weights(stage)
+    weights = stage_loss_weights(stage) if weights is None else dict(weights)
     per_stack: dict[str, torch.Tensor] = {}
     if "pose2d" in weights:
         per_stack["pose2d"] = heatmap_mse(output.heatmaps, _need(targets.heatmaps, "heatmaps", stage))

@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from bodynet_cli.data.dataset import AugmentSettings, Batch, SynthDataset, collate
+from bodynet_cli.data.proxies import ProxyCorruption
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.npz import atomic_write_bytes
 from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
-from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses
+from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses, stage_loss_weights
 from bodynet_cli.train.sampler import StepBatchSampler, steps_per_epoch
 from bodynet_cli.train.stages import StageSpec, previous_stage
 from bodynet_cli.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
@@ -47,6 +48,10 @@ class TrainOptions:
     steps / epochs: length of every stage run (None: the stage table's default). val_every: validate every
     this many steps (0: at every epoch end). val_samples: validate on at most this many samples (0: all).
     amp: bf16 autocast on CUDA (CPU runs fp32). init: a checkpoint to start the first stage from.
+    proxy_corruption: how the training proxies of a proxy config are made from the ground truth (validation
+    uses the same settings with fixed draws). balance_losses: weigh a stage's loss terms so their gradient
+    norms are equal, measured over ``balance_batches`` batches at the stage's start (None: on exactly for
+    configs with proxy inputs; the paper's fixed weights otherwise).
     """
 
     data_dir: Path
@@ -71,6 +76,13 @@ class TrainOptions:
     augment: bool = True
     init: Path | None = None
     progress: bool = True
+    proxy_corruption: ProxyCorruption = ProxyCorruption()
+    balance_losses: bool | None = None
+    balance_batches: int = 4
+
+    @property
+    def balanced(self) -> bool:
+        return self.config.uses_proxies if self.balance_losses is None else self.balance_losses
 
 
 @dataclass
@@ -132,15 +144,18 @@ def _autocast(device: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
-def forward_losses(model, batch: Batch, spec: StageSpec, cfg: ModelConfig, opts: TrainOptions):
-    """One forward pass and the stage's losses. batch is on the model's device."""
+def forward_losses(model, batch: Batch, spec: StageSpec, cfg: ModelConfig, opts: TrainOptions,
+                   weights: dict[str, float] | None = None):  # fmt: skip
+    """One forward pass and the stage's losses (``weights``: term -> weight, default the stage's fixed ones
+    for ``cfg``). batch is on the model's device."""
+    weights = stage_loss_weights(spec.name, cfg) if weights is None else weights
     rgb = batch.rgb.float().div_(255.0)
     if opts.channels_last:
         rgb = rgb.contiguous(memory_format=torch.channels_last)
     with _autocast(opts.device, opts.amp):
-        out = model(rgb, upto=spec.upto)
+        out = model(rgb, batch.proxies(), upto=spec.upto)
     out = _float_output(out)
-    return out, compute_losses(out, build_targets(batch, cfg, spec.name, spec.loss_weights), spec.name)
+    return out, compute_losses(out, build_targets(batch, cfg, spec.name, weights), spec.name, weights)
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -162,7 +177,7 @@ def _nanmean(values: list[float]) -> float | None:
 
 @torch.no_grad()
 def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelConfig, opts: TrainOptions,
-             ctx: DistContext) -> dict:
+             ctx: DistContext, weights: dict[str, float] | None = None) -> dict:
     """The stage's validation metrics over ``dataset`` (sharded over processes), with ``eval``'s functions:
     PCKh@0.5, segmentation mIoU, 3D joint error (mm), voxel IoU, part-voxel IoU (those the stage's
     outputs allow), and the stage's loss. Returns {name: mean over samples, 'n': samples}."""
@@ -182,14 +197,17 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
     h = cfg.heatmap_size
     for start in range(0, len(mine), opts.batch_size):
         batch = collate([dataset[i] for i in mine[start : start + opts.batch_size]]).to(opts.device)
-        out, losses = forward_losses(model, batch, spec, cfg, opts)
+        out, losses = forward_losses(model, batch, spec, cfg, opts, weights)
         add("loss", [float(losses.total)] * len(batch))
         crop = batch.crop.double()
         scale = (crop[:, 2] / h)[:, None, None]
-        joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
-        add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(), batch.joints2d.double().cpu().numpy()))
-        seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
-        add("segmentation_miou", segmentation_miou(seg.cpu().numpy(), batch.segmentation.cpu().numpy()))
+        if out.heatmaps is not None:
+            joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
+            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(),
+                             batch.joints2d.double().cpu().numpy()))  # fmt: skip
+        if out.segm_logits is not None:
+            seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
+            add("segmentation_miou", segmentation_miou(seg.cpu().numpy(), batch.segmentation.cpu().numpy()))
         if out.volumes is not None:
             xy, depth = decode_volume(out.volumes[:, -1].double(), cfg.depth_bins)
             pred3d = torch.cat([xy * scale + crop[:, None, :2], depth[..., None]], dim=-1).cpu().numpy()
@@ -245,6 +263,8 @@ def check_run_settings(opts: TrainOptions, ctx: DistContext) -> None:
     path = opts.out_dir / "run.json"
     settings = {"config": opts.config.to_dict(), "seed": opts.seed, "batch_size": opts.batch_size,
                 "world_size": ctx.world_size}  # fmt: skip
+    if opts.config.uses_proxies:
+        settings["proxy_corruption"] = opts.proxy_corruption.to_dict()
     if path.is_file():
         try:
             old = json.loads(path.read_text())
@@ -295,8 +315,9 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     cfg = _stage_config(opts.config, spec)
     ckpt_dir = opts.out_dir / spec.name / "checkpoint"
     train_set = SynthDataset(opts.data_dir, "train", cfg, seed=stage_seed(opts.seed, spec.name),
-                             augment=AugmentSettings() if opts.augment else None, part_voxels=spec.part_voxels)
-    val_set = SynthDataset(opts.data_dir, "val", cfg, part_voxels=spec.part_voxels)
+                             augment=AugmentSettings() if opts.augment else None, part_voxels=spec.part_voxels,
+                             proxies=opts.proxy_corruption)  # fmt: skip
+    val_set = SynthDataset(opts.data_dir, "val", cfg, part_voxels=spec.part_voxels, proxies=opts.proxy_corruption)
     per_epoch = steps_per_epoch(len(train_set), opts.batch_size, ctx.world_size)
     if opts.epochs is not None:
         total = max(1, math.ceil(opts.epochs * per_epoch))
@@ -328,6 +349,21 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
         restore_rng(resume.rng_tensors, resume.rng_plain)
         run_log.truncate_after(spec.name, start)
     model.train()
+    if resume is not None and resume.state.loss_weights is not None:
+        weights = resume.state.loss_weights
+    elif opts.balanced:
+        from bodynet_cli.train.balance import measure_balanced_weights
+
+        weights = measure_balanced_weights(
+            model, train_set, list(stage_loss_weights(spec.name, cfg)),
+            lambda batch, w: forward_losses(model, batch, spec, cfg, opts, w)[1], opts.batch_size,
+            opts.balance_batches, opts.device, ctx)  # fmt: skip
+        log(f"stage {spec.name}: balanced loss weights " + ", ".join(f"{k} {v:.4g}" for k, v in weights.items()))
+    else:
+        weights = stage_loss_weights(spec.name, cfg)
+    if resume is None:
+        run_log.write(stage=spec.name, step=0, kind="loss_weights", weights=weights,
+                      balanced=opts.balanced)  # fmt: skip
 
     net = model
     if ctx.distributed:
@@ -346,16 +382,19 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     )  # fmt: skip
     info = {"stage": spec.name, "data": str(opts.data_dir), "train_samples": len(train_set),
             "val_samples": len(val_set), "optimizer": opts.optimizer, "lr": lr, "batch_size": opts.batch_size,
-            "processes": ctx.world_size, "seed": opts.seed, "started_from": source}  # fmt: skip
+            "processes": ctx.world_size, "seed": opts.seed, "started_from": source,
+            "loss_weights": weights}  # fmt: skip
+    if cfg.uses_proxies:
+        info["proxy_corruption"] = opts.proxy_corruption.to_dict()
     metrics = resume.state.metrics if resume is not None else {}
     throughput: float | None = resume.state.samples_per_s if resume is not None else None
     log(f"stage {spec.name} ({spec.summary}): steps {start}..{total}, {per_epoch} steps/epoch, "
-        f"trains {', '.join(spec.subnets)}; weights: {source}")
+        f"trains {', '.join(model.built_subnets(spec.subnets))}; weights: {source}")
 
     def checkpoint(step: int) -> None:
         if ctx.is_main:
             epoch, position = divmod(step, per_epoch)
-            state = ResumeState(spec.name, step, epoch, position, total, step >= total, metrics, throughput)
+            state = ResumeState(spec.name, step, epoch, position, total, step >= total, metrics, throughput, weights)
             save_training_checkpoint(ckpt_dir, model, cfg, {**info, "steps": step, "metrics": metrics},
                                      optimizer, state)
 
@@ -368,7 +407,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
         task = progress.add_task(f"{spec.name}", total=total, completed=start, loss=float("nan"), rate=0.0)
         for step, batch in enumerate(loader, start=start + 1):
             batch = batch.to(opts.device, non_blocking=True)
-            _, breakdown = forward_losses(net, batch, spec, cfg, opts)
+            _, breakdown = forward_losses(net, batch, spec, cfg, opts, weights)
             optimizer.zero_grad(set_to_none=True)
             breakdown.total.backward()
             optimizer.step()
@@ -391,7 +430,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
             at_epoch_end = step % per_epoch == 0
             if (opts.val_every > 0 and step % opts.val_every == 0) or (opts.val_every <= 0 and at_epoch_end) \
                     or step == total:
-                metrics = validate(model, val_set, spec, cfg, opts, ctx)
+                metrics = validate(model, val_set, spec, cfg, opts, ctx, weights)
                 run_log.write(stage=spec.name, step=step, epoch=(step - 1) // per_epoch, kind="val", metrics=metrics)
                 log(f"stage {spec.name} step {step}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float)))

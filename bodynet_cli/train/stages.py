@@ -1,7 +1,8 @@
 """The training stages of SPEC section 2, as data.
 
 Which sub-nets a stage trains and its loss weights live with the networks (``models.bodynet`` and
-``models.losses``); this table adds what the training loop needs: the default length, learning rate,
+``models.losses``; a model trains those of them it has, with ``stage_loss_weights(stage, config)`` or
+balanced weights, ``train.balance``); this table adds what the training loop needs: the default length, learning rate,
 and whether the data must carry part-voxel labels.
 """
 
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.models.bodynet import STAGES, stage_upto, trainable_subnets
-from bodynet_cli.models.losses import stage_loss_weights
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,6 @@ class StageSpec:
     def subnets(self) -> tuple[str, ...]:
         """The sub-nets this stage updates; every other one is frozen."""
         return trainable_subnets(self.name)
-
-    @property
-    def loss_weights(self) -> dict[str, float]:
-        """The normalised multi-task weights of this stage's loss terms."""
-        return stage_loss_weights(self.name)
 
     @property
     def upto(self) -> str:

@@ -31,7 +31,8 @@ RESUME_JSON = "resume.json"
 class ResumeState:
     """Where a stage stands. step: optimiser steps done; epoch, position: the data sampler's place
     (the next batch is batch ``position`` of ``epoch``); finished: the stage ran all its steps;
-    metrics: the latest validation; samples_per_s: the measured training throughput."""
+    metrics: the latest validation; samples_per_s: the measured training throughput; loss_weights: the
+    stage's multi-task weights (measured once at its start when balanced, so a resume keeps them)."""
 
     stage: str
     step: int
@@ -41,6 +42,7 @@ class ResumeState:
     finished: bool = False
     metrics: dict = field(default_factory=dict)
     samples_per_s: float | None = None
+    loss_weights: dict | None = None
 
 
 def flatten_optimizer_state(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:

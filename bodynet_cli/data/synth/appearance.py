@@ -74,12 +74,53 @@ class Outfit:
     legwear: str  # trousers / shorts / skirt
     leg_reach: float  # fraction of the leg (1 upper leg, 2 whole leg) the lower garment covers
     waist: float  # height of the waistline between pelvis (0) and spine1 (1)
-    hair: str  # none / short / long
+    hair: str  # HAIR_STYLES: none (bald) / short / long / ponytail / hat
     textures: list[Texture]
+    hair_volume: float = 0.0  # metres the hair (or hat) stands off the scalp
+    loose: str = "none"  # none / coat (a loose top) / flare (a skirt or dress flaring out)
+    looseness: float = 0.0  # coat: metres off the body; flare: metres of flare per metre below the waist
+    face: FaceLook | None = None
 
     def describe(self) -> dict:
         return {"sleeve": round(self.sleeve, 3), "legwear": self.legwear, "leg_reach": round(self.leg_reach, 3),
-                "hair": self.hair, "textures": [t.kind for t in self.textures]}
+                "hair": self.hair, "hair_volume": round(self.hair_volume, 3), "loose": self.loose,
+                "looseness": round(self.looseness, 3), "textures": [t.kind for t in self.textures]}
+
+
+HAIR_STYLES = ("none", "short", "long", "ponytail", "hat")
+
+
+@dataclass(frozen=True)
+class FaceLook:
+    """Colours (3,) of the painted face: iris, eyebrows, lips."""
+
+    iris: np.ndarray
+    brows: np.ndarray
+    lips: np.ndarray
+
+
+@dataclass(frozen=True)
+class HeadFrame:
+    """Where the face is on the rest head (model space: Y up, the face towards +Z).
+
+    centre_x: the head's midline; bottom, top: its lowest and highest y; half_width: half its x extent;
+    nose: (y, z) of its front-most point (the nose tip); back_z: its rearmost z.
+    """
+
+    centre_x: float
+    bottom: float
+    top: float
+    half_width: float
+    nose: tuple[float, float]
+    back_z: float
+
+    @classmethod
+    def from_layout(cls, layout: BodyLayout) -> HeadFrame:
+        h = layout.rest[layout.seg15 == 1].astype(np.float64)
+        assert len(h), "the body model has no head vertices (segmentation class 1)"
+        tip = h[np.argmax(h[:, 2])]
+        return cls(float((h[:, 0].max() + h[:, 0].min()) / 2), float(h[:, 1].min()), float(h[:, 1].max()),
+                   float((h[:, 0].max() - h[:, 0].min()) / 2), (float(tip[1]), float(tip[2])), float(h[:, 2].min()))
 
 
 def _skin_colour(rng: np.random.Generator) -> np.ndarray:
@@ -124,8 +165,18 @@ def sample_outfit(rng: np.random.Generator) -> Outfit:
                  "skirt": rng.uniform(0.7, 1.5)}[legwear]
     sleeve = float(rng.choice([rng.uniform(0.0, 0.2), rng.uniform(0.3, 1.0), rng.uniform(1.6, 2.0)],
                               p=[0.2, 0.4, 0.4]))
-    hair = str(rng.choice(["none", "short", "long"], p=[0.15, 0.55, 0.3]))
-    return Outfit(sleeve, legwear, float(leg_reach), float(rng.uniform(0.0, 0.7)), hair, tex)
+    hair = str(rng.choice(HAIR_STYLES, p=[0.1, 0.4, 0.25, 0.1, 0.15]))
+    volume = {"none": 0.0, "short": rng.uniform(0.004, 0.012), "long": rng.uniform(0.01, 0.03),
+              "ponytail": rng.uniform(0.004, 0.01), "hat": rng.uniform(0.008, 0.02)}[hair]
+    if hair == "hat":  # a hat, not hair: any garment colour, plain or striped
+        tex[HAIR] = _texture(rng, random_colour(rng), kinds=("plain", "stripes"), p=(0.7, 0.3))
+    loose = "flare" if legwear == "skirt" else str(rng.choice(["none", "coat"], p=[0.75, 0.25]))
+    looseness = rng.uniform(0.15, 0.45) if loose == "flare" else rng.uniform(0.01, 0.035) if loose == "coat" else 0.0
+    face = FaceLook(iris=np.clip(np.array([0.25, 0.17, 0.1]) * rng.uniform(0.4, 1.6, 3), 0, 1).astype(np.float32),
+                    brows=np.clip(tex[HAIR].colours[0] * 0.7 if hair != "hat" else skin * 0.4, 0, 1).astype(np.float32),
+                    lips=np.clip(skin * np.array([0.85, 0.55, 0.55]) * rng.uniform(0.85, 1.1), 0, 1).astype(np.float32))
+    return Outfit(sleeve, legwear, float(leg_reach), float(rng.uniform(0.0, 0.7)), hair, tex, float(volume), loose,
+                  float(looseness), face)
 
 
 def vertex_regions(layout: BodyLayout, outfit: Outfit) -> np.ndarray:
@@ -149,14 +200,82 @@ def vertex_regions(layout: BodyLayout, outfit: Outfit) -> np.ndarray:
         head = seg == 1
         hj = J[_HEAD]
         top = p[head, 1].max() if head.any() else hj[1]
-        cap = p[:, 1] > hj[1] + 0.45 * (top - hj[1])
-        back = (p[:, 2] < hj[2] - 0.01) & (p[:, 1] > hj[1] - (0.02 if outfit.hair == "short" else 0.08))
+        front_z = p[head, 2].max() if head.any() else hj[2]
+        # the hairline: above the brows at the sides and back, higher over the forehead
+        front = p[:, 2] > hj[2] + 0.5 * (front_z - hj[2])
+        cap = p[:, 1] > hj[1] + np.where(front, 0.62, 0.45) * (top - hj[1])
+        if outfit.hair == "hat":
+            reg[head & (p[:, 1] > hj[1] + 0.5 * (top - hj[1]))] = HAIR
+            return reg
+        low = {"short": 0.02, "ponytail": 0.04}.get(outfit.hair, 0.08)
+        back = (p[:, 2] < hj[2] - 0.01) & (p[:, 1] > hj[1] - low)
         reg[head & (cap | back)] = HAIR
         if outfit.hair == "long":
             nape = torso & (p[:, 2] < J[_NECK, 2] - 0.02) & (p[:, 1] > J[_NECK, 1] - 0.15) \
                 & (np.abs(p[:, 0] - J[_NECK, 0]) < 0.09)
             reg[nape] = HAIR
     return reg
+
+
+def shell_offsets(layout: BodyLayout, outfit: Outfit, regions: np.ndarray, head: HeadFrame) -> np.ndarray:
+    """(V,) metres by which a vertex's shell stands off the body along its normal (0: no shell).
+
+    The shells are the image-only geometry of hair, hats and loose clothing that make the person's
+    silhouette wider than the body: hair (and a hat) a few millimetres to centimetres over the hair
+    region (long hair also over the nape, thicker downwards), a ponytail as a bump at the back of the
+    head, a hat brim as a ridge at the hat's lower edge, a coat over the upper-body garment, and a skirt
+    or dress flaring out linearly below the waist. They are not part of the voxels or the segmentation.
+    """
+    p = layout.rest.astype(np.float64)
+    off = np.zeros(len(p))
+    hair = regions == HAIR
+    if outfit.hair != "none" and hair.any():
+        off[hair] = outfit.hair_volume
+        if outfit.hair == "long":  # falling hair: thicker towards its ends on the nape and the upper back
+            off[hair] += 0.4 * np.clip(layout.rest_joints[_HEAD, 1] - p[hair, 1], 0, None)
+        elif outfit.hair == "ponytail":
+            tail = np.array([head.centre_x, head.nose[0] + 0.05 * (head.top - head.bottom), head.back_z])
+            off[hair] += 0.07 * np.exp(-((p[hair] - tail) ** 2).sum(1) / (2 * 0.03 ** 2))
+        elif outfit.hair == "hat":
+            edge = p[hair, 1].min()
+            off[hair] += 0.035 * np.exp(-(((p[hair, 1] - edge) / 0.012) ** 2))
+    if outfit.loose == "coat":
+        off[regions == UPPER] = outfit.looseness
+    elif outfit.loose == "flare":
+        J = layout.rest_joints
+        waist_y = J[_PELVIS, 1] + outfit.waist * (J[_SPINE1, 1] - J[_PELVIS, 1])
+        lower = (regions == LOWER) & (p[:, 1] < waist_y)
+        off[lower] = 0.005 + outfit.looseness * (waist_y - p[lower, 1])
+    return off
+
+
+def paint_face(points: np.ndarray, albedo: np.ndarray, head: HeadFrame, look: FaceLook) -> np.ndarray:
+    """Albedo (M, 3) with a face painted on head skin at rest-pose points (M, 3): eyes, eyebrows, the
+    nose's sides and nostrils shaded, lips, ears shaded. Features sit on the front (+Z) of the head only,
+    so a person seen from behind shows none of them. Proportions are fractions of the head's size."""
+    out = albedo.copy()
+    H = head.top - head.bottom
+    D = head.nose[1] - head.back_z
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    u = (x - head.centre_x) / head.half_width
+    au = np.abs(u)
+    dy = (y - head.nose[0]) / H
+    front = z > head.nose[1] - 0.45 * D
+    eye = front & (((au - 0.38) / 0.15) ** 2 + ((dy - 0.17) / 0.035) ** 2 < 1)
+    iris = eye & (((au - 0.38) / 0.07) ** 2 + ((dy - 0.17) / 0.03) ** 2 < 1)
+    brow = front & (np.abs(au - 0.4) < 0.2) & (np.abs(dy - 0.26 + 0.04 * (au - 0.4)) < 0.014)
+    nose_side = front & (au > 0.07) & (au < 0.2) & (dy > -0.02) & (dy < 0.12)
+    nostril = front & (au > 0.04) & (au < 0.13) & (np.abs(dy + 0.025) < 0.012)
+    mouth = front & (au < 0.27) & (np.abs(dy + 0.17 - 0.12 * u * u) < 0.02)
+    ear = (au > 0.8) & (dy > -0.12) & (dy < 0.2) & (z < head.nose[1] - 0.45 * D) & (z > head.back_z + 0.3 * D)
+    out[nose_side] *= 0.85
+    out[ear] *= np.array([0.9, 0.82, 0.82], np.float32)
+    out[eye] = 0.92
+    out[iris] = look.iris
+    out[nostril] *= 0.45
+    out[brow] = look.brows
+    out[mouth] = look.lips
+    return out
 
 
 def face_majority(vertex_labels: np.ndarray, faces: np.ndarray) -> np.ndarray:
