@@ -44,7 +44,7 @@ def test_sample_round_trip(tmp_path, rng):
 
 def test_sample_errors_name_file_and_key(tmp_path):
     with pytest.raises(BodyNetError, match="missing key 'camera'"):
-        save_sample(tmp_path / "b.npz", Sample(crop=np.zeros(4)))
+        save_sample(tmp_path / "b.npz", Sample(crop=np.array([0.0, 0.0, 100.0, 64.0])))
         load_sample(tmp_path / "b.npz", required=("camera",))
     write_npz(tmp_path / "c.npz", joints2d=np.zeros((15, 2), np.float32))
     with pytest.raises(BodyNetError, match=r"c\.npz: key 'joints2d' has shape \(15, 2\)"):

@@ -14,6 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: the rich layout prints every flag with a "<bool>" value column, which reads as if
+    # `--viz true` were the syntax (it would make "true" an input); plain help shows `--viz`, `--flip / --no-flip`.
+    rich_markup_mode=None,
 )
 
 

@@ -10,10 +10,12 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bodynet_cli.errors import EXIT_PARTIAL, EXIT_USER_ERROR, BodyNetError
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message = one line, at any width
+# Paths and messages are printed through ``escape``: rich would take "[nan, 1.0]" or "photo[1].jpg" for markup.
 
 # Shared option aliases: one name and one help text for one thing across commands.
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]
@@ -44,7 +46,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BodyNetError as e:
-            console.print(f"[red]error:[/red] {e}")
+            console.print(f"[red]error:[/red] {escape(str(e))}")
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
@@ -68,7 +70,7 @@ def resolve_device(name: str):
 def finish_batch(failures: list[tuple[str, str]], n_total: int, what: str = "items") -> None:
     """Report a batch's failures (one line each) and exit 3 if there were any."""
     for path, reason in failures:
-        console.print(f"[red]failed:[/red] {path}: {reason}")
+        console.print(f"[red]failed:[/red] {escape(str(path))}: {escape(reason)}")
     if failures:
         console.print(f"{len(failures)} of {n_total} {what} failed")
         raise typer.Exit(EXIT_PARTIAL)

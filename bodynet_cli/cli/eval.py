@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bodynet_cli.cli.common import console, finish_batch, is_tty, user_errors
+from bodynet_cli.cli.common import console, escape, finish_batch, is_tty, user_errors
 
 _MAX_LISTED = 50  # longer lists of unpaired files go to metrics.json only
 
@@ -18,7 +18,7 @@ def _list(title: str, names: list[str], out: Path | None) -> None:
     console.print(f"[yellow]unpaired:[/yellow] {len(names)} {title}")
     shown = names if out is None else names[:_MAX_LISTED]
     for n in shown:
-        console.print(f"  {n}")
+        console.print(f"  {escape(n)}")
     if len(shown) < len(names):
         console.print(f"  ... and {len(names) - len(shown)} more, all listed in {out / 'metrics.json'}")
 
@@ -73,10 +73,13 @@ def eval_command(
     from tqdm import tqdm
 
     from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.io.inputs import check_out_dir
     from bodynet_cli.metrics.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
 
     if plots and out is None:
         raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
+    if out is not None:
+        check_out_dir(out)
     pairing = pair_files(pred_dir, gt, fits)
     _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)
     _list(f"ground-truth files have no prediction in {pred_dir}", pairing.gt_only, out)
@@ -93,8 +96,8 @@ def eval_command(
         s = report.summaries[m]
         if s.n and s.skipped:
             skips = [k for smp in report.samples for k in smp.skips if k.metric == m]
-            console.print(f"[yellow]skipped:[/yellow] {m} not scored for {s.skipped} pairs: {skips[0].why} "
-                          f"(e.g. {skips[0].path})")
+            console.print(f"[yellow]skipped:[/yellow] {m} not scored for {s.skipped} pairs: {escape(skips[0].why)} "
+                          f"(e.g. {escape(skips[0].path)})")
 
     table = Table(title=f"bodynet eval: {len(report.samples)} pairs")
     for col in ("metric", "mean", "median", "n", "note"):

@@ -19,20 +19,22 @@ from bodynet_cli.cli.common import (
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.io.inputs import discover_inputs
+from bodynet_cli.io.inputs import check_out_dir, discover_inputs, same_path
 
 
-def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(input file, output path relative to --out); folders are searched recursively and mirrored; a
-    missing or non-NPZ file named explicitly is an item that fails and is reported."""
-    return [(it.path, it.rel.with_suffix(".npz")) for it in discover_inputs(inputs, (".npz",), missing_ok=True)]
+def _collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path]]:
+    """(input file, output path relative to --out); folders are searched recursively and mirrored (files
+    inside ``out`` excepted); a missing or non-NPZ file named explicitly is an item that fails and is
+    reported."""
+    found = discover_inputs(inputs, (".npz",), missing_ok=True, out=out)
+    return [(it.path, it.rel.with_suffix(".npz")) for it in found]
 
 
 @user_errors
 def fit_smpl(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Prediction .npz files (SPEC section 4: 'voxels' or 'voxel_probs', "
-                                   "'joints3d', 'crop', optional 'camera') or folders of them (searched "
+        list[Path], typer.Argument(help="Prediction .npz files (docs/formats.md: 'voxels' or "
+                                   "'voxel_probs', 'joints3d', 'crop', optional 'camera') or folders of them (searched "
                                    "recursively), or glob patterns.", show_default=False),
     ],
     out: OutDir,
@@ -53,7 +55,7 @@ def fit_smpl(
                                          "much when other work shares the cores (benchmarks/bench_fit.py); "
                                          "run several processes to use many cores.")] = 1,
 ) -> None:
-    """Fit the body model to each prediction: OUT/<name>.npz (SPEC section 4 fitted body) + OUT/<name>.obj.
+    """Fit the body model to each prediction: OUT/<name>.npz (fitted body, docs/formats.md) + OUT/<name>.obj.
 
     Stage 1 fits orientation, translation and pose to the 16 joints (Geman-McClure, pose prior);
     stage 2 adds shape and fits the isosurface of the grid (robust bidirectional chamfer + joints +
@@ -78,7 +80,8 @@ def fit_smpl(
     dev = resolve_device(device)
     if dev.type == "cpu":
         torch.set_num_threads(threads)
-    items = _collect(inputs)
+    check_out_dir(out)
+    items = _collect(inputs, out)
     if not items:
         raise BodyNetError(f"no .npz files found in {', '.join(map(str, inputs))}")
     data = load_body_model(body_model)
@@ -104,7 +107,7 @@ def fit_smpl(
                         raise BodyNetError("not an .npz file; give prediction files written by `bodynet predict`")
                     if dst in written.values() or any(d == dst for *_, d in ready):
                         raise BodyNetError(f"its output {dst} is already taken by another input; rename one")
-                    if dst.resolve() == src.resolve():
+                    if same_path(dst, src):
                         raise BodyNetError(f"the output would overwrite the input; choose another --out than {out}")
                     sample = load_sample(src)
                     rng = np.random.default_rng([seed, index])

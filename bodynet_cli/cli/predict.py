@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from bodynet_cli.cli.common import BatchSizeOpt, DeviceOpt, OutDir, console, finish_batch, is_tty, user_errors
+from bodynet_cli.cli.common import (
+    BatchSizeOpt,
+    DeviceOpt,
+    OutDir,
+    console,
+    escape,
+    finish_batch,
+    is_tty,
+    user_errors,
+)
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.predict.crops import DEFAULT_MARGIN
 
@@ -52,7 +61,7 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(help="Image files, folders (searched recursively; sub-folders are mirrored in --out) "
-                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP.", show_default=False),
+                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP, GIF (one frame each).", show_default=False),
     ],
     out: OutDir,
     checkpoint: Annotated[
@@ -119,6 +128,7 @@ def predict(
     from bodynet_cli.cli.common import resolve_device
     from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.io.images import discover_images
+    from bodynet_cli.io.inputs import check_out_dir
     from bodynet_cli.models.checkpoint import load_checkpoint
     from bodynet_cli.predict import distributed
     from bodynet_cli.predict.crops import read_boxes
@@ -146,7 +156,8 @@ def predict(
         threshold=threshold,
         max_side=max_side,
     )
-    items = discover_images(inputs)
+    check_out_dir(out)
+    items = discover_images(inputs, out)
     if not items:
         raise BodyNetError(f"no image files found in {' '.join(inputs)}")
     n_images = len(items)
@@ -186,7 +197,7 @@ def predict(
     if not ranks.is_main:
         raise typer.Exit(3 if failures else 0)
     for path, warning in sorted(warnings)[:10]:
-        console.print(f"[yellow]warning:[/yellow] {path}: {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(f'{path}: {warning}')}")
     if len(warnings) > 10:
         console.print(f"... and {len(warnings) - 10} more warnings (each output's meta lists its own)")
     write_failures_csv(out, failures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,19 +11,21 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from bodynet_cli.body.load import ENV_VAR
 from bodynet_cli.cli.common import (
     BodyModelOpt,
     DeviceOpt,
     OutDir,
     ResOpt,
     console,
+    escape,
     finish_batch,
     is_tty,
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
-from bodynet_cli.io.inputs import discover_inputs
+from bodynet_cli.io.inputs import check_out_dir, discover_inputs, same_path
 
 _SUFFIXES = (*MESH_SUFFIXES, ".npz")
 _PARAM_KEYS = ("betas", "global_orient", "body_pose")
@@ -41,10 +44,12 @@ class _Input:
     notes: list[str]  # problems that still give a result, reported as warnings
 
 
-def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(input file, output path relative to --out); folders are searched recursively and mirrored; a
-    missing or unsupported file named explicitly is an item that fails and is reported."""
-    return [(it.path, it.rel.with_suffix(".npz")) for it in discover_inputs(inputs, _SUFFIXES, missing_ok=True)]
+def _collect(inputs: list[Path], out: Path | None = None) -> list[tuple[Path, Path]]:
+    """(input file, output path relative to --out); folders are searched recursively and mirrored (files
+    inside ``out`` excepted); a missing or unsupported file named explicitly is an item that fails and is
+    reported."""
+    found = discover_inputs(inputs, _SUFFIXES, missing_ok=True, out=out)
+    return [(it.path, it.rel.with_suffix(".npz")) for it in found]
 
 
 class _ModelCache:
@@ -66,17 +71,22 @@ class _ModelCache:
 
 
 def _vec(z: dict, key: str, path: Path, size: int | None) -> np.ndarray:
+    if not np.issubdtype(z[key].dtype, np.number):
+        raise BodyNetError(f"{path}: key {key!r} has dtype {z[key].dtype}, expected numbers")
     a = np.asarray(z[key], dtype=np.float64).reshape(-1)
     if size is not None and a.size != size:
         raise BodyNetError(f"{path}: key {key!r} has {a.size} values, expected {size}")
+    if not np.all(np.isfinite(a)):
+        raise BodyNetError(f"{path}: key {key!r} holds NaN or infinite values")
     return a
 
 
 def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
     import torch
 
-    from bodynet_cli.geometry.mesh_io import load_mesh
+    from bodynet_cli.geometry.mesh_io import check_mesh, load_mesh
     from bodynet_cli.io.npz import read_npz
+    from bodynet_cli.io.sample import check_camera, check_crop
 
     if path.suffix.lower() not in _SUFFIXES:
         raise BodyNetError(f"{path}: unsupported input; give {', '.join(_SUFFIXES)} files or folders of them")
@@ -87,6 +97,10 @@ def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
         z = read_npz(path)
         camera = _vec(z, "camera", path, 4) if "camera" in z else None
         crop = _vec(z, "crop", path, 4) if "crop" in z else None
+        if camera is not None:
+            check_camera(path, camera)
+        if crop is not None:
+            check_crop(path, crop)
         if all(k in z for k in _PARAM_KEYS):
             data, model = models.get()
             params = {k: torch.as_tensor(_vec(z, k, path, n))[None] for k, n in
@@ -101,8 +115,13 @@ def _read_input(path: Path, models: _ModelCache, want_labels: bool) -> _Input:
                 notes.append(f"its parameters are for body model {stored}, but {model_id} is in use; pass that "
                              "model with --body-model")
         elif "vertices" in z and "faces" in z:
-            vertices = np.asarray(z["vertices"], dtype=np.float64).reshape(-1, 3)
-            faces = np.asarray(z["faces"], dtype=np.int64).reshape(-1, 3)
+            for key in ("vertices", "faces"):
+                if z[key].ndim != 2 or z[key].shape[1] != 3 or not np.issubdtype(z[key].dtype, np.number):
+                    raise BodyNetError(f"{path}: key {key!r} has shape {z[key].shape} and dtype {z[key].dtype}, "
+                                       "expected (N, 3) numbers")
+            check_mesh(path, z["vertices"], z["faces"], what="key 'faces'")
+            vertices = np.asarray(z["vertices"], dtype=np.float64)
+            faces = np.asarray(z["faces"], dtype=np.int64)
         else:
             raise BodyNetError(f"{path}: holds neither body parameters ({', '.join(_PARAM_KEYS)}) nor a mesh "
                                "('vertices' and 'faces')")
@@ -175,8 +194,9 @@ def _voxelize_one(path: Path, item: _Input, res: int, conservative: bool, margin
     if not report.closed:
         warn(f"mesh is not closed ({report.describe()}); occupancy comes from 3-axis ray voting, which fills "
              "small holes only")
-    if not bool(occ.any()):
-        warn("no voxel is occupied: the mesh lies outside the grid or is thinner than a voxel")
+    if not bool(occ.any()):  # an empty grid is no ground truth: fail the item rather than write it
+        raise BodyNetError(f"{path}: no voxel is occupied: the mesh encloses no volume (flat, or a few triangles), "
+                           "lies outside the grid or is thinner than a voxel; try --conservative or a larger --res")
     sample.voxels = occ.cpu().numpy()
     if item.labels is not None:
         sample.part_voxels = label_part_voxels(occ.cpu(), v_grid.cpu(), item.faces, item.labels).numpy()
@@ -209,10 +229,10 @@ def voxelize(
     body_model: BodyModelOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Voxelize meshes into OUT/<name>.npz occupancy grids (SPEC section 4 samples).
+    """Voxelize meshes into OUT/<name>.npz occupancy grids (sample files, docs/formats.md).
 
     A voxel is occupied when its centre is inside the mesh. Inputs with a 'camera' and a 'crop' are
-    placed in BodyNet space (SPEC section 3); the others are centred with their longest side scaled
+    placed in BodyNet space (docs/formats.md); the others are centred with their longest side scaled
     to the grid ('fit' mode, axes kept, stored as 'fit_transform'). Bad inputs are reported and
     skipped (exit code 3).
     """
@@ -222,10 +242,13 @@ def voxelize(
     from bodynet_cli.io.sample import save_sample
 
     dev = resolve_device(device)
-    items = _collect(inputs)
+    check_out_dir(out)
+    items = _collect(inputs, out)
     if not items:
         raise BodyNetError(f"no {', '.join(_SUFFIXES)} files found in {', '.join(map(str, inputs))}")
     models = _ModelCache(body_model)
+    if body_model is not None or os.environ.get(ENV_VAR) or parts:
+        models.get()  # a body model the user chose is checked now: a bad one is an option error (exit 2)
     failures: list[tuple[str, str]] = []
     written: dict[Path, Path] = {}
     with Progress(TextColumn("voxelize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -236,12 +259,12 @@ def voxelize(
             try:
                 if dst in written:
                     raise BodyNetError(f"its output {dst} is already written for {written[dst]}; rename one input")
-                if dst.resolve() == src.resolve():
+                if same_path(dst, src):
                     raise BodyNetError(f"the output would overwrite the input; choose another --out than {out}")
                 item = _read_input(src, models, parts)
 
                 def warn(message: str, src=src) -> None:
-                    progress.console.print(f"[yellow]warning:[/yellow] {src}: {message}")
+                    progress.console.print(f"[yellow]warning:[/yellow] {escape(f'{src}: {message}')}")
 
                 save_sample(dst, _voxelize_one(src, item, res, conservative, margin, dev, warn))
                 written[dst] = src

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,28 @@ class Mesh:
     faces: np.ndarray
 
 
+_TEXT_FORMATS = (".obj", ".off")  # .ply and .stl may be binary
+
+
+def check_mesh(path, vertices: np.ndarray | None, faces: np.ndarray, what: str = "faces") -> None:
+    """A mesh's arrays must make a mesh: vertices (V, 3) finite, faces (F, 3) whole 0-based indices
+    below V. Raises ``BodyNetError`` naming ``path`` (``what``: how the faces are named in the message)."""
+    f = np.asarray(faces)
+    if vertices is not None and not np.all(np.isfinite(np.asarray(vertices, dtype=np.float64))):
+        raise BodyNetError(f"{path}: the vertices hold NaN or infinite coordinates")
+    if not f.size:
+        return
+    if not np.issubdtype(f.dtype, np.integer) and not (
+        np.issubdtype(f.dtype, np.floating) and np.all(np.isfinite(f)) and np.all(f == np.round(f))
+    ):
+        raise BodyNetError(f"{path}: {what} must hold whole vertex indices, got {f.dtype} values")
+    n = None if vertices is None else len(vertices)
+    lo, hi = int(f.min()), int(f.max())
+    if lo < 0 or (n is not None and hi >= n):
+        raise BodyNetError(f"{path}: {what} index vertices {lo}..{hi}, but there are {n} vertices (0-based "
+                           f"indices 0..{(n or 0) - 1})")
+
+
 def load_mesh(path: str | os.PathLike) -> Mesh:
     """Read a mesh file; every part of a multi-object file is concatenated into one mesh.
 
@@ -30,15 +53,33 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
     """
     import trimesh
 
+    from bodynet_cli.io.inputs import unreadable_reason
+
     path = Path(path)
-    if path.suffix.lower() not in MESH_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in MESH_SUFFIXES:
         raise BodyNetError(f"{path}: not a mesh file; use one of {', '.join(MESH_SUFFIXES)}")
     if not path.is_file():
-        raise BodyNetError(f"{path}: no such file")
+        raise BodyNetError(f"{path}: {unreadable_reason(path)}")
+    source: str | io.BytesIO = str(path)
+    if suffix in _TEXT_FORMATS or suffix == ".stl":
+        data = path.read_bytes()
+        if suffix == ".stl" and len(data) >= 84 and len(data) == 84 + 50 * int.from_bytes(data[80:84], "little"):
+            pass  # binary STL: a header, a triangle count and 50 bytes per triangle
+        elif b"\0" in data:
+            what = "a binary STL of the right length or ASCII text" if suffix == ".stl" else f"text {suffix}"
+            raise BodyNetError(f"{path}: binary data, not {what} mesh file")
+        else:
+            # Decode text here: trimesh guesses unknown encodings with an optional package it may not find.
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:  # e.g. Latin-1 comments or names: the numbers are ASCII either way
+                source = io.BytesIO(data.decode("latin-1").encode("utf-8"))
     try:
-        mesh = trimesh.load(path, force="mesh", process=False)
+        mesh = trimesh.load(source, file_type=suffix[1:], force="mesh", process=False)
     except Exception as e:  # trimesh raises many types for malformed files
         raise BodyNetError(f"{path}: not a readable {path.suffix} mesh ({type(e).__name__}: {e})") from None
     vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+    check_mesh(path, vertices, faces)
     return Mesh(vertices, faces)

@@ -7,6 +7,7 @@ the EXIF orientation is applied, before any downscaling done here to bound memor
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bodynet_cli.body.conventions import RGB_MEAN
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import InputFile, discover_inputs
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MIN_SIDE = 16  # smaller images carry no usable person
 # Transparent pixels become the network's mean colour, which normalises to zero (no signal).
 FILL_RGB = tuple(int(round(255 * m)) for m in RGB_MEAN)
@@ -30,12 +31,14 @@ class LoadedImage:
     rgb: uint8 (H, W, 3), the upright image, possibly downscaled.
     scale: original-image pixels per pixel of ``rgb`` (1.0 unless the image was downscaled).
     width, height: size of the original (upright) image in pixels.
+    warnings: caveats about the file that still gave an image (recorded in the output's meta).
     """
 
     rgb: np.ndarray
     scale: float
     width: int
     height: int
+    warnings: tuple[str, ...] = ()
 
 
 def _to_rgb8(img):
@@ -44,8 +47,12 @@ def _to_rgb8(img):
 
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
-        # 16-bit data arrives as I;16 or as 32-bit I holding 0..65535; floats are taken as 0..1.
-        peak = 1.0 if img.mode == "F" else (255.0 if a.max(initial=0) <= 255 else 65535.0)
+        if not np.all(np.isfinite(a)):
+            raise ValueError("the image holds NaN or infinite pixel values")
+        # 16-bit data arrives as I;16 or as 32-bit I holding 0..65535. Floating-point images come as 0..1,
+        # 0..255 or 0..65535 depending on the writer: the range the values occupy tells which.
+        top = a.max(initial=0)
+        peak = 1.0 if img.mode == "F" and top <= 1.0 else (255.0 if top <= 255 else 65535.0)
         a = np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(a, mode="L").convert("RGB")
     if (img.mode == "P" and "transparency" in img.info) or img.mode in ("PA", "LA", "La", "RGBa"):
@@ -56,17 +63,41 @@ def _to_rgb8(img):
     return img.convert("RGB")
 
 
+def _quiet_pillow() -> None:
+    """Silence Pillow's warning for images above its pixel limit: ``load_image`` reports those in the
+    output's meta instead (the warning would reach stderr from a worker thread). A process-wide filter
+    (``warnings.catch_warnings`` is not thread-safe), put back whenever something reset the filters."""
+    from PIL import Image
+
+    if not any(f[0] == "ignore" and f[2] is Image.DecompressionBombWarning for f in warnings.filters):
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def load_image(path: str | os.PathLike, max_side: int = 2048) -> LoadedImage:
     """Decode one image file, upright (EXIF), as 8-bit RGB with its longer side <= ``max_side``.
 
-    Handles PNG, JPEG, BMP, TIFF, WebP; grayscale, palette, RGBA/LA (composited on the mean colour),
-    16-bit. Raises ``BodyNetError`` with a one-line reason for unreadable, truncated or tiny files.
+    Handles PNG, JPEG, BMP, TIFF, WebP, GIF; grayscale, palette, RGBA/LA (composited on the mean colour),
+    16-bit and floating-point. Raises ``BodyNetError`` with a one-line reason for unreadable, truncated or
+    tiny files, and for files holding several images (multipage TIFF, animations): which one was meant
+    is not ours to guess.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from bodynet_cli.io.inputs import unreadable_reason
+
     path = Path(path)
+    if not path.is_file():
+        raise BodyNetError(f"{path}: {unreadable_reason(path)}")
+    notes: list[str] = []
     try:
+        _quiet_pillow()
         with Image.open(path) as img:
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:
+                raise BodyNetError(f"{path}: holds {frames} images (pages or frames); save the one to use as its "
+                                   "own file")
+            if img.size[0] * img.size[1] > (Image.MAX_IMAGE_PIXELS or np.inf):
+                notes.append(f"very large image ({img.size[0]}x{img.size[1]} pixels), decoded before downscaling")
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
             w0, h0 = img.size
             if orientation in (5, 6, 7, 8):  # these orientations swap width and height
@@ -92,10 +123,10 @@ def load_image(path: str | os.PathLike, max_side: int = 2048) -> LoadedImage:
         raise BodyNetError(f"{path}: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BodyNetError(f"{path}: corrupt or truncated image ({e})") from None
-    return LoadedImage(rgb=rgb, scale=float(k), width=int(w0), height=int(h0))
+    return LoadedImage(rgb=rgb, scale=float(k), width=int(w0), height=int(h0), warnings=tuple(notes))
 
 
-def discover_images(inputs: list[str | os.PathLike]) -> list[InputFile]:
+def discover_images(inputs: list[str | os.PathLike], out: str | os.PathLike | None = None) -> list[InputFile]:
     """Image files among ``inputs`` (folders, files, globs; see ``io.inputs.discover_inputs``), picked by
-    ``IMAGE_SUFFIXES``; an input that does not exist is an error."""
-    return discover_inputs(inputs, IMAGE_SUFFIXES, what="image")
+    ``IMAGE_SUFFIXES``, none from inside the output folder ``out``; an input that does not exist is an error."""
+    return discover_inputs(inputs, IMAGE_SUFFIXES, what="image", out=out)

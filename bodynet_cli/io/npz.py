@@ -41,9 +41,11 @@ def read_npz(path: str | os.PathLike, keys: Collection[str] | None = None) -> di
     An unreadable file raises ``BodyNetError``. ``keys`` skips decompressing arrays a caller does not
     need (e.g. ``voxel_probs``).
     """
+    from bodynet_cli.io.inputs import unreadable_reason
+
     path = Path(path)
     if not path.is_file():
-        raise BodyNetError(f"{path}: no such file")
+        raise BodyNetError(f"{path}: {unreadable_reason(path)}")
     with open(path, "rb") as f:
         if f.read(2) != b"PK":  # every .npz is a zip archive; anything else is not ours to parse
             raise BodyNetError(f"{path}: not an .npz file (not a zip archive); write it with numpy.savez")
@@ -57,6 +59,16 @@ def read_npz(path: str | os.PathLike, keys: Collection[str] | None = None) -> di
         raise BodyNetError(f"{path}: not a readable .npz file ({e})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise BodyNetError(f"{path}: not a readable .npz file, it may be truncated ({e})") from None
+
+
+def npz_complete(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a whole zip archive (its central directory, written last, is there): tells a
+    finished output from one truncated or damaged since, without reading the arrays."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return bool(zf.namelist())
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def _umask_file_mode() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bodynet_cli.body.conventions import NUM_JOINTS
+from bodynet_cli.body.conventions import NUM_JOINTS, NUM_SEG, NUM_VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.npz import decode_meta, encode_meta, pack_voxels, read_npz, unpack_voxels, write_npz
 
@@ -98,6 +98,42 @@ def _check_shape(path, key: str, arr: np.ndarray, want: tuple, res: int | None) 
         raise BodyNetError(f"{path}: key {key!r} has shape {arr.shape}, expected {want_s}")
 
 
+# Labels: key -> number of classes (values must lie in 0..n-1 before the cast to uint8 could wrap them).
+_LABELS = {"segmentation": NUM_SEG, "part_voxels": NUM_VOXEL_PARTS}
+
+
+def check_crop(path, crop: np.ndarray, key: str = "crop") -> None:
+    """``crop`` (4,) x0, y0, side, size: finite, side > 0, size >= 1 (every pixel <-> grid mapping divides by
+    them). Raises ``BodyNetError`` naming ``path`` and ``key``."""
+    c = np.asarray(crop, dtype=np.float64).ravel()
+    if c.size != 4 or not np.all(np.isfinite(c)) or c[2] <= 0 or round(c[3]) < 1:
+        raise BodyNetError(f"{path}: key {key!r} is {c.tolist()}; expected x0, y0, side, size with side > 0 and "
+                           "size >= 1 (see docs/formats.md)")
+
+
+def check_camera(path, camera: np.ndarray, key: str = "camera") -> None:
+    """``camera`` (4,) f, cx, cy, Z0: finite, f > 0 and Z0 > 0. Raises ``BodyNetError`` naming ``path``."""
+    c = np.asarray(camera, dtype=np.float64).ravel()
+    if c.size != 4 or not np.all(np.isfinite(c)) or c[0] <= 0 or c[3] <= 0:
+        raise BodyNetError(f"{path}: key {key!r} is {c.tolist()}; expected f, cx, cy, Z0 with f > 0 and Z0 > 0 "
+                           "(see docs/formats.md)")
+
+
+def _check_values(path, key: str, arr: np.ndarray) -> None:
+    """Value rules beyond dtype and shape: finite floats, labels in range, probabilities in 0..1."""
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise BodyNetError(f"{path}: key {key!r} holds NaN or infinite values")
+    if key in _LABELS and arr.size and (arr.min() < 0 or arr.max() >= _LABELS[key]):
+        bad = arr.min() if arr.min() < 0 else arr.max()
+        raise BodyNetError(f"{path}: key {key!r} has label {bad}, expected 0..{_LABELS[key] - 1}")
+    if key == "voxel_probs" and arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise BodyNetError(f"{path}: key 'voxel_probs' has values outside 0..1; store sigmoid probabilities")
+    if key == "crop":
+        check_crop(path, arr)
+    if key == "camera":
+        check_camera(path, arr)
+
+
 def save_sample(path: str | os.PathLike, sample: Sample) -> None:
     """Validate and atomically write ``sample`` to ``path`` (an ``.npz``)."""
     arrays: dict[str, np.ndarray] = {}
@@ -120,7 +156,9 @@ def save_sample(path: str | os.PathLike, sample: Sample) -> None:
 def load_sample(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Sample:
     """Read and validate a sample file; ``required`` names fields that must be present.
 
-    Raises ``BodyNetError`` naming the file and the key for anything missing or malformed.
+    Raises ``BodyNetError`` naming the file and the key for anything missing or malformed: a wrong dtype
+    or shape, NaN or infinite values, labels out of range, a crop or camera that maps nothing (side,
+    size, f or Z0 not positive), faces indexing past the vertices.
     """
     return sample_from_arrays(path, read_npz(path), required)
 
@@ -158,7 +196,12 @@ def sample_from_arrays(
         if want[0] == "R" and res is None:
             res = arr.shape[0] if arr.ndim else None
         _check_shape(path, key, arr, want, res)
+        _check_values(path, key, arr)
         setattr(out, key, arr.astype(dtype, copy=False))
+    if out.faces is not None and out.faces.size:
+        from bodynet_cli.geometry.mesh_io import check_mesh
+
+        check_mesh(path, out.vertices, z["faces"], what="key 'faces'")
     if out.person_mask is not None:
         if out.person_mask.size and int(out.person_mask.max()) > 1:
             raise BodyNetError(f"{path}: 'person_mask' must hold 0 and 1 only, found {int(out.person_mask.max())}")

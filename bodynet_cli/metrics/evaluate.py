@@ -52,8 +52,10 @@ class Pairing:
 
 
 def find_samples(root: Path) -> dict[str, Path]:
-    """Every ``.npz`` under ``root`` by its posix path relative to ``root``."""
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.npz")) if p.is_file()}
+    """Every ``.npz`` under ``root`` by its posix path relative to ``root``; a dangling link or a link loop
+    is kept too (reading it fails, so the pair is listed rather than silently missing)."""
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.npz"))
+            if p.is_file() or (p.is_symlink() and not p.exists())}  # fmt: skip
 
 
 def pair_files(pred_dir: Path, gt_dir: Path, fits_dir: Path | None = None) -> Pairing:
@@ -143,11 +145,6 @@ def _load(path: Path, keys: tuple[str, ...]) -> tuple[dict, Sample]:
     return z, sample_from_arrays(path, z, unpack=False)
 
 
-def _check_labels(path: Path, key: str, labels: np.ndarray, n: int) -> None:
-    if labels.size and int(labels.max()) >= n:
-        raise BodyNetError(f"{path}: key {key!r} has label {int(labels.max())}, expected 0..{n - 1}")
-
-
 def _crop(s: Sample) -> Crop | None:
     return None if s.crop is None else Crop.from_array(s.crop)
 
@@ -233,6 +230,8 @@ def _score_voxels(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
         out.notes.append(f"voxels: thresholded 'voxel_probs' at {threshold}")
     else:
         packed = zp["voxels"].ravel()
+    if not zg["voxels"].any():  # IoU against nothing is undefined (0/0 when the prediction is empty too)
+        raise BodyNetError(f"{gt_path}: key 'voxels' has no occupied voxel; a ground truth needs a body")
     out.voxel_iou = float(voxel_iou_packed(packed[None], zg["voxels"].ravel()[None])[0])
     if p.crop is not None and g.crop is not None and not np.allclose(p.crop[:3], g.crop[:3], atol=1e-3):
         out.notes.append("voxels: the two grids come from different crops and are compared as stored")
@@ -244,8 +243,6 @@ def _score_part_voxels(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
     if p.part_voxels.shape != g.part_voxels.shape:
         raise BodyNetError(f"{pred_path}: key 'part_voxels' has shape {p.part_voxels.shape} but {gt_path} has "
                            f"{g.part_voxels.shape}")
-    _check_labels(pred_path, "part_voxels", p.part_voxels, NUM_VOXEL_PARTS)
-    _check_labels(gt_path, "part_voxels", g.part_voxels, NUM_VOXEL_PARTS)
     iou = class_iou(confusion_matrix(p.part_voxels[None], g.part_voxels[None], NUM_VOXEL_PARTS))[0, 1:]
     out.per_part = iou
     out.part_voxel_iou = _nanmean(iou)
@@ -254,8 +251,6 @@ def _score_part_voxels(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
 def _score_segmentation(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
     if not need("segmentation_miou", "segmentation"):
         return
-    _check_labels(pred_path, "segmentation", p.segmentation, NUM_SEG)
-    _check_labels(gt_path, "segmentation", g.segmentation, NUM_SEG)
     seg = p.segmentation
     cp, cg = _crop(p), _crop(g)
     same_crop = cp is None or cg is None or np.allclose(p.crop[:3], g.crop[:3], atol=1e-3)
@@ -395,8 +390,10 @@ def summarize(samples: list[SampleScores], metric: str, fits_given: bool = True)
             why, count = Counter(k.why for k in skips).most_common(1)[0]
             example = next(k.path for k in skips if k.why == why)
             reason = f"not computable for any pair: {why} ({count} pairs, e.g. {example})"
+        elif any(s.errors for s in samples):
+            reason = "not computable for any pair: every pair had a malformed file (see failures)"
         else:
-            reason = "not computable for any pair: every pair failed to load (see failures)"
+            reason = "not computable for any pair"
         return MetricSummary(None, None, 0, reason=reason, skipped=len(skips))
     lo, hi = (0.0, 1.0) if not UNITS[metric] else (float(vals.min()), float(vals.max()))
     if hi - lo < 1e-3:  # all (nearly) equal: a 1 mm wide range keeps the bins distinct after rounding

@@ -14,7 +14,7 @@ import numpy as np
 
 from bodynet_cli.body.conventions import JOINT_NAMES
 from bodynet_cli.io.inputs import InputFile
-from bodynet_cli.io.npz import atomic_write_bytes, read_npz
+from bodynet_cli.io.npz import atomic_write_bytes, npz_complete, read_npz
 
 JOINTS_JSON = "joints.json"
 FAILURES_CSV = "failures.csv"
@@ -32,7 +32,8 @@ class OutputPaths:
         return [p for p in (self.mesh, self.panel, self.npz) if p is not None]
 
     def done(self) -> bool:
-        return all(p.is_file() for p in self.all())
+        """All files exist and the NPZ is whole (a file truncated since it was written is redone)."""
+        return all(p.is_file() for p in self.all()) and npz_complete(self.npz)
 
 
 def output_paths(out: Path, item: InputFile, mesh: str | None, viz: bool) -> OutputPaths:

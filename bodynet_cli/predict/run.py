@@ -316,9 +316,13 @@ def run_predict(
         groups: list[list[_Job]] = []
         for (item, image), people in zip(batch, found, strict=True):
             try:
-                groups.append(_jobs(item, image, people, opts, size, need_person))
+                jobs = _jobs(item, image, people, opts, size, need_person)
             except Exception as e:
                 fail(item, e)
+                continue
+            for j in jobs:
+                j.warnings += image.warnings  # the decoder's (e.g. a very large image)
+            groups.append(jobs)
         # resample every crop in the worker threads
         pending = [(jobs, [loader.submit(crop_pixels, j.image, j.crop) for j in jobs]) for jobs in groups]
         ready: list[list[_Job]] = []

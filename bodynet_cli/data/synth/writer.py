@@ -20,6 +20,7 @@ import numpy as np
 
 from bodynet_cli import __version__
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.inputs import check_out_dir
 from bodynet_cli.io.npz import atomic_write_bytes, decode_meta, read_npz
 
 SPLITS = (("train", 90), ("val", 95), ("test", 100))  # cumulative percentages
@@ -197,8 +198,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
         raise BodyNetError(f"--workers {workers}: use at least one worker")
     config = get_config(config_name)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BodyNetError(f"--out {out} is a file; give a folder")
+    check_out_dir(out)
     model_path = str(resolve_body_model_path(body_model))
     model_id = load_body_model(model_path).model_id
     settings = SynthSettings.for_config(config, seed=seed, **setting_changes)
