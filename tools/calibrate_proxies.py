@@ -1,6 +1,6 @@
 """How the person front end's proxies compare with the training proxies, on the same synthetic samples.
 
-    python tools/calibrate_proxies.py DATA_DIR [--n 200] [--corruption FILE] [--out report.json]
+    python tools/calibrate_proxies.py DATA_DIR [--n 200] [--corruption FILE] [--out report.json] [--no-front-end]
 
 The proxy model is trained on proxies made from the ground truth by ``data.proxies.make_proxies`` and
 meets the front end's (BlazePose's) proxies at test time. This runs the front end on the crop images of
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corruption", type=Path, help="ProxyCorruption settings (JSON); default: the defaults")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="also write the statistics as JSON here")
+    ap.add_argument("--no-front-end", action="store_true", help="only the training proxies (fast)")
     args = ap.parse_args(argv)
 
     from PIL import Image
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         print(f"{args.data}/labels: no samples", file=sys.stderr)
         return 2
-    front = FrontEnd()
+    front = None if args.no_front_end else FrontEnd()
     rng = np.random.default_rng(args.seed)
     fe_rows, train_rows = [], []
     for i, name in enumerate(names):
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             from PIL import Image as _I
 
             gt_mask = np.asarray(_I.fromarray(gt_mask * 255).resize((n, n), _I.Resampling.NEAREST)) > 127
-        people = front.detect([rgb])[0]
+        people = front.detect([rgb])[0] if front is not None else []
         if people:
             p = people[0]
             whole = Crop(0.0, 0.0, float(n), n)
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                            "inside": inside, "mask": proxy.mask, "gt_mask": gt_mask})  # fmt: skip
         if (i + 1) % 25 == 0:
             print(f"{i + 1}/{len(names)}", file=sys.stderr, flush=True)
-    table = {"front end (BlazePose)": _stats(fe_rows), "training proxies": _stats(train_rows)}
+    table = {"training proxies": _stats(train_rows)}
+    if front is not None:
+        table = {"front end (BlazePose)": _stats(fe_rows), **table}
     keys = list(next(iter(table.values())))
     print(f"{'':24s}" + "".join(f"{k:>13s}" for k in keys))
     for label, st in table.items():
