@@ -4,10 +4,15 @@
     python benchmarks/bench_predict.py --config paper --n 64 --batch-size 16
     python benchmarks/bench_predict.py --labels DIR          # file sizes from `bodynet synth` labels
 
-Throughput: N JPEG photos (640×480) are decoded, cropped, run through a randomly initialised
-BodyNet and written (``run_predict``, the code behind the CLI), against the same model's forward
-alone on the same batches, already decoded and on the device, in the same process (interleaved,
-best of --repeats). Sizes: bytes per output NPZ as ``predict`` writes it (voxels bit-packed,
+Throughput: N JPEG photos (640×480, one or two copies of scikit-image's astronaut pasted at random
+places and sizes on a smooth random background) are decoded, searched for people by the BlazePose
+front end (``--crop auto``), cropped, run through a randomly initialised BodyNet and written
+(``run_predict``, the code behind the CLI), against the same model's forward alone on the same number
+of crops, already decoded and on the device, in the same process (interleaved, best of --repeats).
+The front end's own time (``FrontEnd.detect`` on the decoded photos) is measured in the same loop and
+reported as its share of the ``auto`` pipeline, with and without the detector's extra windows (``--tiles``).
+
+Sizes: bytes per output NPZ as ``predict`` writes it (voxels bit-packed,
 joints, segmentation, crop, meta; no --save-probs), for R³ grids of real bodies when --labels gives
 ``bodynet synth`` ground truth, else for the model's own (random-weight) outputs.
 """
@@ -29,15 +34,24 @@ from bodynet_cli.io.sample import Sample, load_sample, save_sample
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.config import get_config
 from bodynet_cli.models.targets import resize_labels
+from bodynet_cli.people import FrontEnd
 from bodynet_cli.predict.crops import crop_pixels, letterbox_crop
 from bodynet_cli.predict.infer import Predictor
 from bodynet_cli.predict.run import PredictOptions, run_predict
 
 
 def make_photos(folder: Path, n: int, rng: np.random.Generator) -> None:
+    """N 640×480 JPEGs, each with one or two astronauts (scikit-image, public domain) on a smooth background."""
+    from skimage import data
+
+    person = Image.fromarray(data.astronaut())
     for i in range(n):
         small = rng.integers(0, 256, size=(62, 82, 3), dtype=np.uint8)
         img = Image.fromarray(small).resize((640, 480), Image.Resampling.BICUBIC)
+        for _ in range(1 + i % 2):
+            side = int(rng.uniform(180, 400))
+            img.paste(person.resize((side, side), Image.Resampling.BILINEAR),
+                      (int(rng.uniform(-side / 4, 640 - side * 3 / 4)), int(rng.uniform(0, 480 - side / 2))))
         img.save(folder / f"photo_{i:04d}.jpg", quality=90)
 
 
@@ -53,14 +67,24 @@ def time_forward(predictor: Predictor, batches: list[torch.Tensor]) -> float:
     return time.perf_counter() - t
 
 
-def time_pipeline(predictor: Predictor, folder: Path, opts: PredictOptions) -> float:
+def time_pipeline(predictor: Predictor, folder: Path, opts: PredictOptions, front_end) -> tuple[float, int]:
+    """Seconds for ``run_predict`` over the folder, and the number of outputs (people) it wrote."""
     items = discover_images([folder])
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        report = run_predict(items, predictor, PredictOptions(**{**opts.__dict__, "out": Path(out)}), {})
+        report = run_predict(items, predictor, PredictOptions(**{**opts.__dict__, "out": Path(out)}), {},
+                             front_end=front_end)  # fmt: skip
         elapsed = time.perf_counter() - t
     assert report.done == len(items) and not report.failures, report
-    return elapsed
+    return elapsed, report.people
+
+
+def time_front_end(front_end, images: list[np.ndarray], batch_size: int) -> float:
+    """Seconds for the front end alone on the decoded photos, in the pipeline's batches."""
+    t = time.perf_counter()
+    for k in range(0, len(images), batch_size):
+        front_end.detect(images[k : k + batch_size])
+    return time.perf_counter() - t
 
 
 def file_sizes(predictor: Predictor, folder: Path, labels: Path | None) -> tuple[str, list[int]]:
@@ -113,23 +137,35 @@ def main() -> None:
         batches = [predictor._tensor(np.stack(crops[k : k + args.batch_size]))
                    for k in range(0, len(crops), args.batch_size)]  # fmt: skip
         time_forward(predictor, batches)  # warm-up (cuDNN autotune, allocator, oneDNN primitives)
+        front_ends = {"tiles": FrontEnd(device=device), "no tiles": FrontEnd(device=device, tiles=False)}
+        photos = [load_image(i.path).rgb for i in items]
         rows = []
-        for mode in () if args.sizes_only else ("full", "auto"):
-            opts = PredictOptions(out=folder, crop_mode=mode, batch_size=args.batch_size, workers=args.workers)
-            time_pipeline(predictor, folder, opts)  # warm-up
-            fwd, pipe = [], []
+        runs = (("full", "largest", None), ("auto", "largest", "tiles"), ("auto", "all", "tiles"),
+                ("auto", "largest", "no tiles"), ("auto", "all", "no tiles"))
+        for mode, people, tiles in () if args.sizes_only else runs:
+            opts = PredictOptions(out=folder, crop_mode=mode, people=people, batch_size=args.batch_size,
+                                  workers=args.workers)  # fmt: skip
+            fe = front_ends.get(tiles)
+            _, n_out = time_pipeline(predictor, folder, opts, fe)  # warm-up; the outputs it makes
+            peer = [predictor._tensor(np.stack([crops[k % len(crops)] for k in range(s, min(s + args.batch_size,
+                    n_out))])) for s in range(0, n_out, args.batch_size)]  # fmt: skip
+            fwd, pipe, front = [], [], []
             for _ in range(args.repeats):  # interleaved, so background load hits both alike
-                fwd.append(time_forward(predictor, batches))
-                pipe.append(time_pipeline(predictor, folder, opts))
-            rows.append((mode, args.n / min(fwd), args.n / min(pipe)))
+                fwd.append(time_forward(predictor, peer))
+                pipe.append(time_pipeline(predictor, folder, opts, fe)[0])
+                if fe is not None:
+                    front.append(time_front_end(fe, photos, args.batch_size))
+            label = f"{mode}/{people}" + (f" ({tiles})" if tiles else "")
+            rows.append((label, n_out, n_out / min(fwd), n_out / min(pipe), min(front) / min(pipe) if front else 0.0))
         what, sizes = file_sizes(predictor, folder, args.labels)
 
     print(f"device {device}, config {cfg.name} (input {cfg.input_size}, R={cfg.voxel_res}), precision "
           f"{predictor.precision}, batch {args.batch_size}, {args.n} images 640x480 JPEG, workers {args.workers}, "
           f"torch threads {torch.get_num_threads()}, best of {args.repeats}")  # fmt: skip
-    print(f"{'crop mode':<10} {'forward img/s':>14} {'pipeline img/s':>15} {'pipeline/forward':>17}")
-    for mode, f, p in rows:
-        print(f"{mode:<10} {f:>14.2f} {p:>15.2f} {p / f:>16.1%}")
+    print(f"{'crop/people (detector)':<27} {'outputs':>8} {'forward out/s':>14} {'pipeline out/s':>15} "
+          f"{'pipeline/forward':>17} {'front end share':>16}")
+    for mode, n_out, f, p, share in rows:
+        print(f"{mode:<27} {n_out:>8d} {f:>14.2f} {p:>15.2f} {p / f:>16.1%} {share:>15.1%}")
     print(f"bytes per output NPZ ({what}): mean {np.mean(sizes) / 1e3:.1f} KB, max {np.max(sizes) / 1e3:.1f} KB, "
           f"n={len(sizes)}")
 

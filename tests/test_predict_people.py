@@ -110,3 +110,14 @@ def test_proxy_model_reads_the_front_end(tmp_path, proxy_ckpt, photos):
     np.testing.assert_allclose(s.joints2d, s.joints2d_detected, atol=1e-3)
     assert s.crop[2] == 512 and s.person_mask.mean() > 0.2  # the whole photo; she fills much of it
     assert "front end found no person" in (out / "failures.csv").read_text()
+
+
+def test_no_tiles_runs_the_detector_on_the_whole_photo_only(tmp_path, ckpt, photos, monkeypatch):
+    from bodynet_cli.people import frontend
+
+    seen = []
+    real = frontend.detector_windows
+    monkeypatch.setattr(frontend, "detector_windows", lambda w, h, tiles, **kw: seen.append(tiles) or real(w, h, tiles))
+    result, text = _run(photos / "astronaut.png", "--out", tmp_path / "o", "-c", ckpt, "--no-tiles")
+    assert result.exit_code == 0, text
+    assert seen == [False] and (tmp_path / "o" / "astronaut.npz").is_file()

@@ -80,6 +80,12 @@ def predict(
                      "all: one output per person found, <name>_p<k>.npz, k = 0, 1, ... largest first "
                      "(--crop auto)."),
     ] = People.largest,
+    tiles: Annotated[
+        bool,
+        typer.Option("--tiles/--no-tiles", help="Also run the person detector on overlapping windows of each photo: "
+                     "finds people the whole-photo pass misses (smaller or side-by-side people), at about 2-4× "
+                     "the front end's time."),
+    ] = True,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Person boxes instead of --crop auto: a JSON object mapping each image "
@@ -170,7 +176,7 @@ def predict(
     if opts.crop_mode == "auto" or predictor.needs_proxies:
         from bodynet_cli.people import FrontEnd
 
-        front_end = FrontEnd(device=dev)
+        front_end = FrontEnd(device=dev, tiles=tiles)
     cfg = loaded.config
     meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
             "checkpoint_sha256": loaded.sha256}
