@@ -9,7 +9,7 @@
 #   CONFIG=proxy128 DATA=data/synth_128 RUN=runs/proxy128 tools/train_proxy.sh   # 128³ voxels (data at 128³)
 set -euo pipefail
 
-N=${N:-20000}                  # synthetic samples (90% train, 5% val, 5% test)
+N=${N:-16000}                  # synthetic samples (90% train, 5% val, 5% test)
 CONFIG=${CONFIG:-proxy}        # proxy (64³ voxels) or proxy128 (128³)
 DATA=${DATA:-data/synth_$CONFIG}
 RUN=${RUN:-runs/$CONFIG}
