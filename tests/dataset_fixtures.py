@@ -1,0 +1,123 @@
+"""Tiny files in the published formats of SURREAL, UP-3D and MPII, written by the tests themselves.
+
+The body is the bundled open model (SMPL-format, 24 joints) standing in for the user's SMPL files.
+SURREAL's world/camera conventions are written out here independently of the reader:
+X_cam = R·(X_world − camLoc), R = [[0, 0, −1], [0, 1, 0], [−1, 0, 0]], K = [[600, 0, 160], [0, 600, 120]].
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.io import savemat
+from scipy.spatial.transform import Rotation
+
+from bodynet_cli.body.load import bundled_model_path, load_body_model
+from bodynet_cli.body.model import BodyModel
+
+R_CAM = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+K = np.array([[600.0, 0.0, 160.0], [0.0, 600.0, 120.0], [0.0, 0.0, 1.0]])
+W, H = 320, 240
+
+
+def body_model_file() -> Path:
+    return bundled_model_path()
+
+
+def _model() -> BodyModel:
+    return BodyModel(load_body_model(bundled_model_path()), dtype=torch.float64)
+
+
+def surreal_world_body(pose: np.ndarray, shape: np.ndarray, zrot: float, pelvis_world: np.ndarray):
+    """World vertices (V, 3) and joints (24, 3) of a SURREAL body: orientation Rx(90°)·Rz(zrot)·R(pose[:3])."""
+    m = _model()
+    rx = Rotation.from_euler("x", 90, degrees=True).as_matrix()
+    rz = Rotation.from_euler("z", zrot).as_matrix()
+    go = Rotation.from_matrix(rx @ rz @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
+    out = m(torch.from_numpy(shape[None]), torch.from_numpy(go[None]), torch.from_numpy(pose[None, 3:]))
+    shift = pelvis_world - out.joints[0, 0].numpy()
+    return out.vertices[0].numpy() + shift, out.joints[0].numpy() + shift
+
+
+def project_world(points: np.ndarray, cam_loc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points (N, 3) -> (camera points (N, 3), pixels (N, 2))."""
+    cam = (points - cam_loc) @ R_CAM.T
+    uvw = cam @ K.T
+    return cam, uvw[:, :2] / uvw[:, 2:]
+
+
+def write_surreal_clip(folder: Path, stem: str, frames: int, rng: np.random.Generator, gender: int = 0) -> dict:
+    """One clip: ``stem.mp4``, ``stem_info.mat``, ``stem_segm.mat``. Returns what was written, per frame."""
+    from bodynet_cli.io.video import write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    m = _model()
+    vertex_part = m.data.weights.argmax(axis=1)  # SMPL part of each vertex (dominant skinning joint)
+    cam_loc = np.array([6.0, 0.0, 0.0])
+    zrot = float(np.pi / 2 + rng.uniform(-0.3, 0.3))  # the body faces the camera (world +x)
+    j2, j3, poses, shapes, segs, images, verts = [], [], [], [], [], [], []
+    for _ in range(frames):
+        pose = np.zeros(72)
+        pose[:3] = [np.pi / 2, 0.0, 0.0]  # mocap Z-up root: upright in SURREAL's world
+        pose[3:] = rng.normal(0, 0.15, 69)
+        shape = rng.normal(0, 0.5, 10)
+        v, j = surreal_world_body(pose, shape, zrot, np.array([0.0, rng.uniform(-0.1, 0.1), 0.0]))
+        _, uv_j = project_world(j, cam_loc)
+        _, uv_v = project_world(v, cam_loc)
+        seg = np.zeros((H, W), np.uint8)
+        img = np.full((H, W, 3), 90, np.uint8)
+        px = np.floor(uv_v).astype(int)
+        ok = (px[:, 0] >= 0) & (px[:, 0] < W) & (px[:, 1] >= 0) & (px[:, 1] < H)
+        seg[px[ok, 1], px[ok, 0]] = vertex_part[ok] + 1
+        img[seg > 0] = np.stack([seg[seg > 0] * 10, 200 - seg[seg > 0] * 5, np.full((seg > 0).sum(), 60)], 1)
+        j2.append(uv_j.T)
+        j3.append(j.T)
+        poses.append(pose)
+        shapes.append(shape)
+        segs.append(seg)
+        images.append(img)
+        verts.append(v)
+    info = {"joints2D": np.stack(j2, -1), "joints3D": np.stack(j3, -1), "pose": np.stack(poses, -1),
+            "shape": np.stack(shapes, -1), "zrot": np.full((frames, 1), zrot), "camLoc": cam_loc[:, None],
+            "gender": np.full((frames, 1), gender, np.uint8), "camDist": np.array([[6.0]])}  # fmt: skip
+    savemat(folder / f"{stem}_info.mat", info)
+    savemat(folder / f"{stem}_segm.mat", {f"segm_{t + 1}": segs[t] for t in range(frames)})
+    savemat(folder / f"{stem}_depth.mat", {f"depth_{t + 1}": np.full((H, W), 1e10) for t in range(frames)})
+    write_video(folder / f"{stem}.mp4", images)
+    return {"info": info, "segm": segs, "images": images, "vertices": verts, "zrot": zrot, "cam_loc": cam_loc}
+
+
+def write_surreal(root: Path, seed: int = 0, frames: int = 3) -> dict:
+    """A two-clip sequence ``root/run0/seqA/seqA_c0001`` and ``_c0002``. Returns {clip stem: written}."""
+    rng = np.random.default_rng(seed)
+    folder = root / "run0" / "seqA"
+    return {stem: write_surreal_clip(folder, stem, frames, rng) for stem in ("seqA_c0001", "seqA_c0002")}
+
+
+def write_up3d(root: Path, seed: int = 0, n: int = 2) -> dict:
+    """UP-3D files for ``n`` samples 00000.. (image, body pickle of plain numpy values, crop info, split lists)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for i in range(n):
+        stem = f"{i:05d}"
+        pose = np.zeros(72)
+        pose[:3] = [np.pi, 0.0, 0.0]  # upright, facing an OpenCV camera
+        pose[3:] = rng.normal(0, 0.15, 69)
+        body = {"pose": pose, "betas": rng.normal(0, 0.5, 10), "trans": np.array([0.02, 0.1, 0.0]),
+                "f": np.array([500.0, 500.0]), "rt": np.zeros(3), "t": np.array([0.0, 0.0, 5.0])}  # fmt: skip
+        (root / f"{stem}_body.pkl").write_bytes(pickle.dumps(body, protocol=2))
+        img = rng.integers(0, 255, (300, 260, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / f"{stem}_image.png")
+        # The release's crop info: original height, width, then the crop box y0, y1, x0, x1.
+        (root / f"{stem}_fit_crop_info.txt").write_text("300 260 0 300 0 260\n")
+        written[stem] = body
+    (root / "train.txt").write_text("".join(f"/{i:05d}_image.png\n" for i in range(n)))
+    (root / "val.txt").write_text("")
+    (root / "test.txt").write_text(f"/{0:05d}_image.png\n")
+    return written
