@@ -7,6 +7,7 @@ X_cam = R·(X_world − camLoc), R = [[0, 0, −1], [0, 1, 0], [−1, 0, 0]], K 
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -121,3 +122,55 @@ def write_up3d(root: Path, seed: int = 0, n: int = 2) -> dict:
     (root / "val.txt").write_text("")
     (root / "test.txt").write_text(f"/{0:05d}_image.png\n")
     return written
+
+
+MPII_JOINTS = np.array([
+    [100, 300], [102, 250], [105, 200], [135, 200], [138, 250], [140, 300], [120, 200], [120, 130], [120, 115],
+    [121, 80], [80, 190], [85, 160], [95, 130], [145, 130], [155, 160], [160, 190],
+], dtype=np.float64)  # MATLAB 1-based pixels, a person standing, facing us
+
+
+def write_mpii_images(folder: Path, names: list[str], size=(400, 300)) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for n in names:
+        Image.fromarray(rng.integers(0, 255, (size[0], size[1], 3), dtype=np.uint8)).save(folder / n)
+
+
+def write_mpii_json(root: Path) -> Path:
+    """``root/annot/{train,valid}.json`` + ``root/images/``: two people in one image, one in another; the
+    second person has no left wrist (joints_vis 0) and a head box."""
+    people = [
+        {"image": "000001.jpg", "joints": MPII_JOINTS.tolist(), "joints_vis": [1] * 16, "center": [121, 190],
+         "scale": 1.2},
+        {"image": "000001.jpg", "joints": (MPII_JOINTS + [20, 0]).tolist(), "joints_vis": [1] * 15 + [0],
+         "center": [141, 190], "scale": 1.2, "headbox": [101, 60, 141, 118]},
+        {"image": "000002.jpg", "joints": MPII_JOINTS.tolist(), "joints_vis": [1] * 16, "center": [121, 190],
+         "scale": 1.2},
+    ]  # fmt: skip
+    (root / "annot").mkdir(parents=True, exist_ok=True)
+    (root / "annot" / "train.json").write_text(json.dumps(people))
+    (root / "annot" / "valid.json").write_text(json.dumps(people[1:2]))
+    write_mpii_images(root / "images", ["000001.jpg", "000002.jpg"])
+    return root
+
+
+def write_mpii_mat(root: Path) -> Path:
+    """MPII's release .mat (RELEASE struct) with one training image of one person (head box, 15 joints:
+    no left wrist) and one test image, and ``root/images/``."""
+    points = [{"x": float(x), "y": float(y), "id": j, "is_visible": 1} for j, (x, y) in enumerate(MPII_JOINTS)
+              if j != 15]  # fmt: skip
+    point = np.empty(len(points), dtype=object)
+    for k, p in enumerate(points):
+        point[k] = p
+    rect = {"x1": 101.0, "y1": 60.0, "x2": 141.0, "y2": 118.0, "annopoints": {"point": point},
+            "objpos": {"x": 121.0, "y": 190.0}, "scale": 1.2}  # fmt: skip
+    annolist = np.empty(2, dtype=object)
+    annolist[0] = {"image": {"name": "000001.jpg"}, "annorect": rect}
+    annolist[1] = {"image": {"name": "000002.jpg"}, "annorect": np.empty(0, dtype=object)}
+    root.mkdir(parents=True, exist_ok=True)
+    savemat(root / "mpii_human_pose_v1_u12_1.mat", {"RELEASE": {"annolist": annolist, "img_train": np.array([1, 0])}})
+    write_mpii_images(root / "images", ["000001.jpg", "000002.jpg"])
+    return root / "mpii_human_pose_v1_u12_1.mat"

@@ -43,7 +43,9 @@ class AnnotatedFrame:
     [i, i+1)). visible: bool (16,) whether each joint is annotated and visible. joints_cam: float (16, 3)
     camera metres, or None. segmentation: uint8 (H, W) 15 classes over the full image, or None.
     f, cx, cy: intrinsics in pixels, or None. body: the camera-space mesh, or None. head_box: float (4,)
-    x0, y0, x1, y1 of the annotated head, or None. params: body parameters in the camera frame
+    x0, y0, x1, y1 of the annotated head, or None. person_box: float (3,) centre x, y and side of the square
+    the dataset frames the person with (MPII's centre and scale), or None (the crop then comes from the
+    joints). params: body parameters in the camera frame
     (``betas``, ``global_orient``, ``body_pose``, ``transl``), or empty. meta: provenance for the file.
     """
 
@@ -57,6 +59,7 @@ class AnnotatedFrame:
     cy: float | None = None
     body: BodyMesh | None = None
     head_box: np.ndarray | None = None
+    person_box: np.ndarray | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -122,7 +125,11 @@ def make_sample(frame: AnnotatedFrame, input_size: int, voxel_res: int, *, part_
         z0 = float(frame.joints_cam[PELVIS, 2])
         if body is not None:
             min_side = depth_min_side(body.vertices, frame.f, z0)
-    crop = crop_from_joints(frame.joints2d, frame.visible, input_size, min_side)
+    if frame.person_box is not None:
+        cx, cy, side = (float(v) for v in frame.person_box)
+        crop = Crop(cx - side / 2, cy - side / 2, side, input_size)
+    else:
+        crop = crop_from_joints(frame.joints2d, frame.visible, input_size, min_side)
     image = crop_pixels(LoadedImage(frame.rgb, 1.0, w, h), crop)
     s = Sample(joints2d=frame.joints2d.astype(np.float32), crop=crop.to_array(), meta=dict(frame.meta))
     s.joints2d_visible = frame.visible.astype(np.uint8)
@@ -156,3 +163,22 @@ def make_sample(frame: AnnotatedFrame, input_size: int, voxel_res: int, *, part_
         setattr(s, k, np.asarray(v, dtype=np.float32))
     assert s.joints2d.shape == (NUM_JOINTS, 2)
     return CroppedFrame(image=image, sample=s)
+
+
+def render_segmentation(body: BodyMesh, seg15: np.ndarray, f: float, cx: float, cy: float, height: int,
+                        width: int) -> np.ndarray:  # fmt: skip
+    """The 15-class segmentation of a camera-space body over the full image, uint8 (height, width): each
+    pixel takes the class of the nearest corner of the visible face. seg15: int (V,) class per vertex."""
+    import torch
+
+    from bodynet_cli.geometry.rasterize import rasterize
+
+    v = torch.from_numpy(body.vertices.astype(np.float64))
+    screen = torch.stack([f * v[:, 0] / v[:, 2] + cx, f * v[:, 1] / v[:, 2] + cy, v[:, 2]], dim=-1)
+    faces = torch.from_numpy(body.faces.astype(np.int64))
+    frag = rasterize(screen[None], faces, height, width)
+    face = frag.face_index[0]
+    corner = frag.bary[0].argmax(dim=-1)
+    vid = faces[face.clamp_min(0), :].gather(-1, corner[..., None])[..., 0]
+    labels = torch.from_numpy(np.asarray(seg15, dtype=np.int64))[vid]
+    return torch.where(face >= 0, labels, 0).numpy().astype(np.uint8)
