@@ -141,8 +141,8 @@ def test_train_mixes_mpii_into_the_2d_stage_only(tmp_path):
     mpii = write_mpii_json(tmp_path / "mpii")
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY.to_dict()))
-    base = ["train", str(synth), "--data", f"mpii:{mpii}", "--config", str(cfg), "--steps", "2", "--batch-size",
-            "4", "--workers", "0", "--device", "cpu"]  # fmt: skip
+    base = ["train", str(synth), "--data", f"mpii:{mpii}", "--config", str(cfg), "--steps", "2", "--log-every", "1",
+            "--batch-size", "4", "--workers", "0", "--device", "cpu"]  # fmt: skip
     r = runner.invoke(app, [*base, "--out", str(tmp_path / "run"), "--stage", "2d"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
