@@ -7,6 +7,8 @@ in presentation order; a frame's time is its presentation timestamp in seconds.
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +86,78 @@ def read_frame(path: str | os.PathLike, index: int) -> VideoFrame:
         n = 0 if last is None else last.index + 1
         raise BodyNetError(f"{Path(path)}: has {n} frames, frame {index} was asked for")
     return last
+
+
+class _Cursor:
+    """An open video decoded forwards: frames asked for in increasing order cost one decode each."""
+
+    # Loader threads ask for neighbouring frames slightly out of order: the last few stay at hand.
+    KEEP = 8
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.frames = iter_frames(path)
+        self.recent: deque[VideoFrame] = deque(maxlen=self.KEEP)
+
+    def get(self, index: int) -> VideoFrame | None:
+        """Frame ``index`` if it is at or after the cursor or among the last few, else None (the caller
+        starts a new cursor)."""
+        for f in self.recent:
+            if f.index == index:
+                return f
+        if self.recent and index < self.recent[-1].index:
+            return None
+        while not self.recent or self.recent[-1].index < index:
+            nxt = next(self.frames, None)
+            if nxt is None:
+                n = 0 if not self.recent else self.recent[-1].index + 1
+                raise BodyNetError(f"{self.path}: has {n} frames, frame {index} was asked for")
+            self.recent.append(nxt)
+        return self.recent[-1]
+
+
+_cursors: dict[Path, _Cursor] = {}
+_cursor_locks: dict[Path, threading.Lock] = {}
+_cursors_lock = threading.Lock()
+MAX_OPEN_VIDEOS = 4
+
+
+def read_video_frame(path: str | os.PathLike, index: int) -> VideoFrame:
+    """Frame ``index`` of ``path``, for callers that read many frames of a video, mostly in order (``predict``):
+    an open decoder per video (at most ``MAX_OPEN_VIDEOS``) continues from the last frame it gave."""
+    path = Path(path)
+    with _cursors_lock:
+        lock = _cursor_locks.setdefault(path, threading.Lock())
+    with lock:
+        cursor = _cursors.get(path)
+        frame = cursor.get(index) if cursor is not None else None
+        if frame is None:
+            cursor = _Cursor(path)
+            with _cursors_lock:
+                while len(_cursors) >= MAX_OPEN_VIDEOS:
+                    _cursors.pop(next(iter(_cursors))).frames.close()
+                _cursors[path] = cursor
+            frame = cursor.get(index)
+        return frame
+
+
+def expand_videos(items: list, every: int = 1) -> list:
+    """Replace each video among ``items`` (``io.inputs.InputFile``) by its frames 0, every, 2·every, ...:
+    ``rel`` becomes ``<video rel>/<frame number, 6 digits>``. A video that cannot be read stays one item
+    (frame 0), so reading it fails and the command records the failure."""
+    from dataclasses import replace
+
+    out = []
+    for item in items:
+        if not is_video(item.path):
+            out.append(item)
+            continue
+        try:
+            n = count_frames(item.path)
+        except BodyNetError:
+            n = 1
+        out += [replace(item, rel=item.rel / f"{i:06d}", frame=i) for i in range(0, n, every)]
+    return out
 
 
 def count_frames(path: str | os.PathLike) -> int:
