@@ -32,15 +32,18 @@ def _model() -> BodyModel:
     return BodyModel(load_body_model(bundled_model_path()), dtype=torch.float64)
 
 
-def surreal_world_body(pose: np.ndarray, shape: np.ndarray, zrot: float, pelvis_world: np.ndarray):
-    """World vertices (V, 3) and joints (24, 3) of a SURREAL body: orientation Rx(90°)·Rz(zrot)·R(pose[:3])."""
+def surreal_world_body(pose: np.ndarray, shape: np.ndarray, zrot: float, trans: np.ndarray):
+    """World vertices (V, 3) and ``joints3D`` (24, 3) of a SURREAL body: orientation Rx(90°)·Rz(zrot)·R(pose[:3]),
+    SMPL(shape, pose) + trans. As SURREAL's smpl_relations.py reads it, joints3D's pelvis is trans + the rest
+    pelvis at zero shape (the other joints are the posed body's)."""
     m = _model()
     rx = Rotation.from_euler("x", 90, degrees=True).as_matrix()
     rz = Rotation.from_euler("z", zrot).as_matrix()
     go = Rotation.from_matrix(rx @ rz @ Rotation.from_rotvec(pose[:3]).as_matrix()).as_rotvec()
     out = m(torch.from_numpy(shape[None]), torch.from_numpy(go[None]), torch.from_numpy(pose[None, 3:]))
-    shift = pelvis_world - out.joints[0, 0].numpy()
-    return out.vertices[0].numpy() + shift, out.joints[0].numpy() + shift
+    joints = out.joints[0].numpy() + trans
+    joints[0] = trans + m.J_template[0].numpy()
+    return out.vertices[0].numpy() + trans, joints
 
 
 def project_world(points: np.ndarray, cam_loc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,10 @@ def test_joints_classes_crop_and_mirror(surreal):
     for j in (6, 7, 8):
         x, y, z = np.floor(g[j]).astype(int)
         assert s.voxels[z, y, x], j
+    # The body: exactly the fixture's world mesh in SURREAL's camera.
+    v_world = written["seqA_c0002"]["vertices"][1]
+    np.testing.assert_allclose(s.vertices, (v_world - info["camLoc"].ravel()) @ np.array(
+        [[0, 0, -1], [0, 1, 0], [-1, 0, 0]]).T, atol=1e-5)  # fmt: skip
     # Part voxels: mirrored too, so the voxel at our right hip's joint is the right leg (5) or torso.
     x, y, z = np.floor(g[2]).astype(int)
     assert s.part_voxels[z, y, x] in (2, 5)

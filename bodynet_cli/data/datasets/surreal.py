@@ -13,7 +13,8 @@ k − 1, 0 background). Facts from the public SURREAL code (github.com/gulvarol/
   left and right swapped (ours are the person's as they appear); the geometry (vertices, voxels) is
   simply the camera-space body (its faces reversed so they still face outwards).
 - ``pose`` is stored without ``zrot``: the world global orientation is Rx(+90°)·Rz(zrot)·R(pose[0:3]).
-  The body is placed so that its pelvis is ``joints3D``'s pelvis. ``gender`` 0 female, 1 male.
+  The body is SMPL(shape, pose) + trans with trans = joints3D's pelvis − the model's rest pelvis at zero
+  shape (SURREAL's ``misc/smpl_relations/smpl_relations.py``). ``gender`` 0 female, 1 male.
 
 The paper's test protocol: the middle frame of the middle clip of each test sequence (middle = index
 (n − 1) // 2 of the n sorted clips, of the T frames).
@@ -149,7 +150,11 @@ def find_clips(root: Path) -> list[Clip]:
     clips = []
     for info in sorted(root.rglob("*_info.mat")):
         stem = info.name[: -len("_info.mat")]
-        t = read_info(info)["joints2D"].shape[0]
+        j2 = np.asarray(_loadmat(info, ("joints2D",)).get("joints2D", np.zeros((0,))))
+        if j2.ndim not in (2, 3) or j2.shape[:2] != (2, 24):  # the rest is checked when a frame is read
+            raise BodyNetError(f"{info}: 'joints2D' is missing or has shape {j2.shape}, expected (2, 24, T); "
+                               "not a SURREAL _info.mat")
+        t = 1 if j2.ndim == 2 else j2.shape[2]
         rel = info.parent.relative_to(root) / stem
         clips.append(Clip(info.parent / f"{stem}.mp4", info, info.parent / f"{stem}_segm.mat", rel.as_posix(),
                           info.parent, t))  # fmt: skip
@@ -236,8 +241,10 @@ class Surreal:
         go = world_global_orient(pose[:3], float(info["zrot"][t]))
         out = model(torch.from_numpy(info["shape"][t][None]), torch.from_numpy(go[None]),
                     torch.from_numpy(pose[None, 3:]))  # fmt: skip
-        v = out.vertices[0].numpy()
-        v = v - out.joints[0, 0].numpy() + info["joints3D"][t][0]
+        # As SURREAL's own smpl_relations.py: trans = joints3D's pelvis - the template's rest pelvis (zero
+        # shape), added to the posed, shaped body.
+        rest_pelvis = model.J_template[0].numpy()
+        v = out.vertices[0].numpy() + (info["joints3D"][t][0] - rest_pelvis)
         cam = world_to_camera(v, info["camLoc"])
         faces = model.faces.numpy()[:, ::-1]  # the mirror reverses the winding
         part7 = VOXEL_PART_FLIP[model.vertex_part7.numpy()]
