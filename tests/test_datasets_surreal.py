@@ -5,6 +5,7 @@ hand-computed joints, crops and classes (SURREAL's mirror swaps left and right),
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,36 @@ def test_train_runs_on_surreal(surreal, tmp_path):
     assert {row["stage"] for row in log if row.get("kind") == "train"} == {"2d", "voxels"}
     assert all(np.isfinite(row["total"]) for row in losses) and any("voxels" in row for row in losses)
     assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_convert_records_a_broken_clip_and_goes_on(surreal, tmp_path):
+    import shutil
+
+    root, _ = surreal
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    (copy / "run0" / "seqA" / "seqA_c0001.mp4").write_bytes(b"broken")
+    out = tmp_path / "gt"
+    r = runner.invoke(app, ["convert", "surreal", str(copy), "--out", str(out), "--body-model",
+                            str(body_model_file()), "--config", "small", "--no-mesh"])  # fmt: skip
+    assert r.exit_code == 3, r.output
+    assert "seqA_c0001.mp4: not a readable video" in r.output and "3 of 6 samples failed" in r.output
+    assert len(list((out / "labels").rglob("*.npz"))) == 3
+    index = json.loads((out / "index.json").read_text())
+    assert len(index["splits"]["test"]) == 3 and len(index["failed"]) == 3
+
+
+def test_convert_as_a_subprocess(surreal, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root, _ = surreal
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "bodynet_cli", "convert", "surreal", str(root), "--out", str(tmp_path / "gt"),
+           "--frames", "paper", "--body-model", str(body_model_file())]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([*cmd[:8], "--frames", "every"], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 2 and "frames 'every'" in (p.stdout + p.stderr), p.stdout + p.stderr

@@ -77,17 +77,6 @@ def iter_frames(path: str | os.PathLike, every: int = 1, stop: int | None = None
         container.close()
 
 
-def read_frame(path: str | os.PathLike, index: int) -> VideoFrame:
-    """Frame ``index`` of ``path`` (decoding from the start: exact whatever the keyframes)."""
-    last = None
-    for frame in iter_frames(path, every=1, stop=index + 1):
-        last = frame
-    if last is None or last.index != index:
-        n = 0 if last is None else last.index + 1
-        raise BodyNetError(f"{Path(path)}: has {n} frames, frame {index} was asked for")
-    return last
-
-
 class _Cursor:
     """An open video decoded forwards: frames asked for in increasing order cost one decode each."""
 

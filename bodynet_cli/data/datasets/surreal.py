@@ -131,10 +131,11 @@ def read_info(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_segm(path: Path, frame: int, shape: tuple[int, int]) -> np.ndarray:
-    """Frame ``frame`` (0-based) of a ``_segm.mat`` as our 15 classes, uint8 (H, W)."""
+def read_segm(path: Path, frame: int, shape: tuple[int, int], raw: dict | None = None) -> np.ndarray:
+    """Frame ``frame`` (0-based) of a ``_segm.mat`` as our 15 classes, uint8 (H, W). raw: the whole file
+    already loaded (else only this frame's variable is read)."""
     key = f"segm_{frame + 1}"
-    raw = _loadmat(path, (key,))
+    raw = _loadmat(path, (key,)) if raw is None else raw
     if key not in raw:
         raise BodyNetError(f"{path}: has no '{key}' (frame {frame}); the clip's _segm.mat is incomplete")
     a = np.asarray(raw[key])
@@ -202,9 +203,13 @@ class Surreal:
                 self.items.append((c, (c.frames - 1) // 2))
         self.models = BodyModels(body_model, "SURREAL") if body_model is not None else None
         self._body_model_arg = body_model
+        self._cached: tuple[Clip, dict, dict] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __getstate__(self):  # DataLoader workers: no cached clip
+        return {**self.__dict__, "_cached": None}
 
     def name(self, i: int) -> str:
         """Output name (no suffix) of item i: ``<run>/<sequence>/<clip>_f<frame>``."""
@@ -213,12 +218,17 @@ class Surreal:
 
     def frame(self, i: int, body: bool = True) -> AnnotatedFrame:
         """Item i in our conventions; with ``body``, the camera-space SMPL mesh (needs --body-model)."""
-        from bodynet_cli.io.video import read_frame
+        from bodynet_cli.io.video import read_video_frame
 
         clip, t = self.items[i]
-        info = read_info(clip.info)
-        rgb = read_frame(clip.video, t).rgb
-        seg = read_segm(clip.segm, t, rgb.shape[:2])
+        if self._cached is None or self._cached[0] != clip:
+            # The clip's files whole: a clip's frames are usually read one after another.
+            self._cached = (clip, read_info(clip.info), _loadmat(clip.segm))
+        _, info, segm = self._cached
+        if t >= info["joints2D"].shape[0]:
+            raise BodyNetError(f"{clip.info}: has {info['joints2D'].shape[0]} frames, frame {t} was asked for")
+        rgb = read_video_frame(clip.video, t).rgb
+        seg = read_segm(clip.segm, t, rgb.shape[:2], segm)
         joints_cam = world_to_camera(info["joints3D"][t], info["camLoc"])
         gender = "male" if int(round(info["gender"][t])) == 1 else "female"
         mesh = None
