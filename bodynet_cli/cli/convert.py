@@ -45,9 +45,9 @@ def convert(
         raise BodyNetError(f"--split {split!r}: choose train, val or test")
     if not path.exists():
         raise BodyNetError(f"{path}: no such file or folder")
-    reader = open_reader(kind, path, split, body_model=body_model, frames=frames)
     if kind in ("surreal", "up3d") and body_model is None:
         raise BodyNetError(f"{kind} ground truth needs your SMPL files: pass --body-model SMPL_FILE_OR_FOLDER")
+    reader = open_reader(kind, path, split, body_model=body_model, frames=frames)
     with Progress(TextColumn(f"convert {kind}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not is_tty()) as progress:
         task = progress.add_task("convert", total=len(reader))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from bodynet_cli.data.dataset import AugmentSettings, Batch, SynthDataset, collate
+from bodynet_cli.data.datasets.training import ABSENT_JOINT
 from bodynet_cli.data.proxies import ProxyCorruption
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.errors import BodyNetError
@@ -213,8 +214,9 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         scale = (crop[:, 2] / h)[:, None, None]
         if out.heatmaps is not None:
             joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
-            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(),
-                             batch.joints2d.double().cpu().numpy()))  # fmt: skip
+            gt2d = batch.joints2d.double().cpu().numpy()
+            annotated = (gt2d > ABSENT_JOINT / 2).all(axis=-1)  # MPII's joints without a position do not count
+            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(), gt2d, visible=annotated))
         if out.segm_logits is not None:
             seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
             keep = np.ones(len(batch), bool) if batch.has_segmentation is None else batch.has_segmentation.cpu().numpy()
