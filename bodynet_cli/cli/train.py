@@ -143,6 +143,9 @@ def train(
 ) -> None:
     """Train BodyNet in the paper's stages; re-run the same command to resume after an interruption.
 
+    Data: DATA_DIR (from `bodynet synth` or `bodynet convert`) and/or --data surreal:PATH, up3d:PATH,
+    mpii:PATH (made on the fly; SURREAL and UP-3D with --body-model), mixed.
+
     Writes RUN_DIR/<stage>/checkpoint/ (model.safetensors, config.json, resume state), RUN_DIR/log.jsonl and
     RUN_DIR/final/ (the last stage's model, for `bodynet predict --checkpoint`). Several processes:
     `torchrun --nproc-per-node N -m bodynet_cli train ...` (gloo on CPU, NCCL on GPUs).

@@ -69,7 +69,7 @@ class ReaderDataset(SynthDataset):
 
 class MixedDataset(torch.utils.data.Dataset):
     """Several datasets one after the other (``--data`` given more than once); items keyed as
-    ``SynthDataset``'s ``(epoch, index)``, the augmentation seeded by the mix's own index."""
+    ``SynthDataset``'s ``(epoch, index)``; each part draws its augmentation from its own seed."""
 
     def __init__(self, parts: list[SynthDataset]):
         self.parts = parts
@@ -95,7 +95,9 @@ def make_dataset(sources, split: str, config: ModelConfig, *, needs_3d: bool, bo
     from bodynet_cli.data.datasets import open_reader
 
     parts = []
-    for src in sources:
+    for k, src in enumerate(sources):
+        if k:  # each source its own augmentation stream (items of different sources share local indices)
+            kwargs = {**kwargs, "seed": kwargs.get("seed", 0) + 1_000_003 * k}
         if src.kind == "synth":
             try:
                 parts.append(SynthDataset(src.path, split, config, **kwargs))
