@@ -166,5 +166,6 @@ def test_convert_as_a_subprocess(surreal, tmp_path):
            "--frames", "paper", "--body-model", str(body_model_file())]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    p = subprocess.run([*cmd[:8], "--frames", "every"], capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run([*cmd[:8], "--frames", "every", *cmd[10:]], capture_output=True, text=True, env=env,
+                       timeout=300)  # fmt: skip
     assert p.returncode == 2 and "frames 'every'" in (p.stdout + p.stderr), p.stdout + p.stderr
