@@ -116,10 +116,12 @@ def write_up3d(root: Path, seed: int = 0, n: int = 2) -> dict:
         body = {"pose": pose, "betas": rng.normal(0, 0.5, 10), "trans": np.array([0.02, 0.1, 0.0]),
                 "f": np.array([500.0, 500.0]), "rt": np.zeros(3), "t": np.array([0.0, 0.0, 5.0])}  # fmt: skip
         (root / f"{stem}_body.pkl").write_bytes(pickle.dumps(body, protocol=2))
-        img = rng.integers(0, 255, (300, 260, 3), dtype=np.uint8)
+        img = rng.integers(0, 255, (400, 360, 3), dtype=np.uint8)
         Image.fromarray(img).save(root / f"{stem}_image.png")
-        # The release's crop info: original height, width, then the crop box y0, y1, x0, x1.
-        (root / f"{stem}_fit_crop_info.txt").write_text("300 260 0 300 0 260\n")
+        # The release's crop info: the fit image's height and width, then the rows y0, y1 and columns x0, x1
+        # of the image it shows. Sample 0: the whole image; the others: rows 50..350, columns 40..300, halved.
+        info = "400 360 0 400 0 360" if i == 0 else "150 130 50 350 40 300"
+        (root / f"{stem}_fit_crop_info.txt").write_text(info + "\n")
         written[stem] = body
     (root / "train.txt").write_text("".join(f"/{i:05d}_image.png\n" for i in range(n)))
     (root / "val.txt").write_text("")

@@ -42,7 +42,12 @@ def test_up3d_body_joints_and_params(tmp_path):
     verts = (out.vertices[0].numpy() + b["trans"]) @ r.T + b["t"]
     np.testing.assert_allclose(f.body.vertices, verts, atol=1e-9)
     j16 = joints[SMPL_TO_BODYNET]
-    np.testing.assert_allclose(f.joints2d, 500 * j16[:, :2] / j16[:, 2:] + [130, 150], atol=1e-6)
+    # The fit image is rows 50..350, columns 40..300 of the image at half size (130 x 150, centre (65, 75)).
+    fit_uv = 500 * j16[:, :2] / j16[:, 2:] + [65, 75]
+    np.testing.assert_allclose(f.joints2d, fit_uv / 0.5 + [40, 50], atol=1e-6)
+    assert (f.f, f.cx, f.cy) == pytest.approx((1000, 170, 200))
+    f0 = reader.frame(0)  # the whole image: the principal point is its centre
+    assert (f0.f, f0.cx, f0.cy) == pytest.approx((500, 180, 200))
     # No mirror: facing the camera, the person's right hip (SMPL's right) is on the image's left.
     assert f.joints2d[2, 0] < f.joints2d[3, 0]
     # The stored camera-frame parameters rebuild the same body.
@@ -67,6 +72,10 @@ def test_up3d_pickle_is_never_unpickled_freely(tmp_path):
         Up3d(tmp_path, "train", body_model=body_model_file()).frame(0)
     (tmp_path / "00000_body.pkl").write_bytes(pickle.dumps({"pose": np.zeros(72)}))
     with pytest.raises(BodyNetError, match="00000_body.pkl: missing betas"):
+        Up3d(tmp_path, "train", body_model=body_model_file()).frame(0)
+    write_up3d(tmp_path, n=1)
+    (tmp_path / "00000_fit_crop_info.txt").write_text("400 360 0 400\n")
+    with pytest.raises(BodyNetError, match="00000_fit_crop_info.txt: expected six numbers"):
         Up3d(tmp_path, "train", body_model=body_model_file()).frame(0)
     write_up3d(tmp_path, n=1)
     with pytest.raises(BodyNetError, match="no neutral SMPL file"):

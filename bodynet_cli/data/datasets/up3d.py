@@ -2,9 +2,13 @@
 
 Layout (one folder): ``NNNNN_image.png``, ``NNNNN_body.pkl`` (``pose`` (72,), ``betas`` (10,),
 ``trans`` (3,) and the camera ``f`` (focal, px), ``rt`` (3,) rotation vector, ``t`` (3,)),
-``NNNNN_fit_crop_info.txt`` (kept in ``meta``), and the split lists ``train.txt``, ``val.txt``, ``test.txt``
-(one ``/NNNNN_image.png`` per line). The fit's camera maps the image as stored, principal point at its
-centre: X_cam = R(rt)·(SMPL(pose, betas) + trans) + t, u = f·X/Z + c. No mirror: SMPL's left is ours.
+``NNNNN_fit_crop_info.txt`` and the split lists ``train.txt``, ``val.txt``, ``test.txt`` (one
+``/NNNNN_image.png`` per line). The body was fitted (SMPLify) in a crop of the image, rescaled: the crop
+info is ``h w y0 y1 x0 x1``, the fit image h × w showing rows y0..y1 and columns x0..x1 of the image.
+In the fit image X_cam = R(rt)·(SMPL(pose, betas) + trans) + t and u = f·X/Z + (w/2, h/2) (SMPLify's
+principal point, the centre); in the image that is focal f/λ and principal point (w/2)/λ + x0,
+(h/2)/λ + y0 with λ = w/(x1 − x0) = h/(y1 − y0). Without the crop info the fit image is the image.
+No mirror: SMPL's left is ours.
 The pickles are read by the restricted unpickler of ``body.load`` (numbers and numpy arrays only).
 """
 
@@ -61,6 +65,26 @@ def read_split_list(path: Path) -> list[str]:
     return stems
 
 
+def fit_camera(f: float, crop_info: Path, image_hw: tuple[int, int]) -> tuple[float, float, float]:
+    """The fit's camera in the image's pixels: (focal, cx, cy), from the fit's focal ``f`` and the crop info
+    file (``h w y0 y1 x0 x1``; absent: the fit image is the image, principal point its centre)."""
+    if not crop_info.is_file():
+        h, w = image_hw
+        return f, w / 2.0, h / 2.0
+    try:
+        h, w, y0, y1, x0, x1 = (float(v) for v in crop_info.read_text().split()[:6])
+    except ValueError:
+        raise BodyNetError(f"{crop_info}: expected six numbers, h w y0 y1 x0 x1") from None
+    if min(h, w, y1 - y0, x1 - x0) <= 0:
+        raise BodyNetError(f"{crop_info}: {crop_info.read_text().strip()!r} is not a crop (h w y0 y1 x0 x1)")
+    lx, ly = w / (x1 - x0), h / (y1 - y0)
+    if abs(lx - ly) > 0.02 * max(lx, ly):
+        raise BodyNetError(f"{crop_info}: the fit image is scaled {lx:.3f} across and {ly:.3f} down; expected "
+                           "one scale")
+    lam = (lx + ly) / 2
+    return f / lam, (w / 2.0) / lam + x0, (h / 2.0) / lam + y0
+
+
 class Up3d:
     """One split of UP-3D, with the user's neutral SMPL file (``body_model``: a file or folder)."""
 
@@ -104,12 +128,12 @@ class Up3d:
         out = model(betas, torch.from_numpy(go_cam[None]), torch.from_numpy(b["pose"][None, 3:]),
                     transl=torch.from_numpy(transl[None]))  # fmt: skip
         h, w = rgb.shape[:2]
-        f, cx, cy = float(b["f"]), w / 2.0, h / 2.0
+        crop_info = self.root / f"{stem}_fit_crop_info.txt"
+        f, cx, cy = fit_camera(float(b["f"]), crop_info, (h, w))
         joints = out.joints[0].numpy()[SMPL_TO_BODYNET]
         body = BodyMesh(out.vertices[0].numpy(), model.faces.numpy(), model.vertex_part7.numpy())
         if np.any(body.vertices[:, 2] <= 0):
             raise BodyNetError(f"{self.root / f'{stem}_body.pkl'}: the fitted body reaches behind the camera")
-        crop_info = self.root / f"{stem}_fit_crop_info.txt"
         uv = np.stack([f * joints[:, 0] / joints[:, 2] + cx, f * joints[:, 1] / joints[:, 2] + cy], -1)
         return AnnotatedFrame(
             rgb=rgb, joints2d=uv, visible=np.ones(16, bool), joints_cam=joints,
