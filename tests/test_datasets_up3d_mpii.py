@@ -94,7 +94,8 @@ def test_mpii_joints_visibility_head_box_crop(tmp_path, fmt):
     np.testing.assert_allclose(f.head_box, [100.5, 59.5, 140.5, 117.5])
     s = make_sample(f, 64, 32).sample
     c = [121, 190] if fmt == "mat" else [141, 190]
-    np.testing.assert_allclose(s.crop, [c[0] - 0.5 - 150, c[1] - 0.5 - 150, 300, 64])  # side 1.25·200·scale
+    # centre 15·scale below MPII's, side 1.25·200·scale (scale 1.2)
+    np.testing.assert_allclose(s.crop, [c[0] - 0.5 - 150, c[1] - 0.5 + 18 - 150, 300, 64])
     assert s.segmentation is None and s.voxels is None and s.joints2d_visible.tolist() == [1] * 15 + [0]
 
 

@@ -14,8 +14,9 @@ folder, as in ``MPII/annot/train.json`` + ``MPII/images/``):
 MPII's 16 joints are ours, in our order (right ankle ... left wrist; its "upper neck" and "head top" are
 our neck and head). Coordinates are MATLAB's 1-based pixels: ours (pixel i covers [i, i+1)) are x − 0.5.
 A joint without coordinates is not annotated (``joints2d_visible`` 0); MPII's own visibility flag (whether
-an annotated joint is occluded) is not used, as in the MPII evaluation. The person crop is MPII's:
-centred on ``center``/``objpos``, side 1.25 × 200 × ``scale`` (the pose-hourglass framing). No
+an annotated joint is occluded) is not used, as in the MPII evaluation. The person crop is the
+pose-hourglass framing of MPII's person: centred 15 × ``scale`` pixels below ``center``/``objpos`` (which
+sits high on the body), side 1.25 × 200 × ``scale``. No
 segmentation and no 3D: training uses these samples for the 2D pose sub-net only.
 """
 
@@ -32,6 +33,7 @@ from bodynet_cli.errors import BodyNetError
 
 MATLAB_TO_OURS = -0.5  # 1-based pixel centres -> continuous pixels
 CROP_SCALE = 1.25 * 200.0  # crop side per unit of MPII's person scale
+CENTRE_DROP = 15.0  # pixels per unit of scale the crop centre lies below MPII's person centre
 JSON_SPLITS = {"train": "train.json", "val": "valid.json", "test": "test.json"}
 
 
@@ -166,7 +168,7 @@ class Mpii:
                 rgb = np.asarray(im.convert("RGB"))
         except (OSError, ValueError) as e:
             raise BodyNetError(f"{img_path}: unreadable image ({e})") from None
-        box = np.array([p["centre"][0], p["centre"][1], CROP_SCALE * p["scale"]])
+        box = np.array([p["centre"][0], p["centre"][1] + CENTRE_DROP * p["scale"], CROP_SCALE * p["scale"]])
         if not np.all(np.isfinite(box)) or box[2] <= 0:
             raise BodyNetError(f"{self.annotation}: person {self.names[i]} has centre/scale {box.tolist()}")
         return AnnotatedFrame(rgb=rgb, joints2d=p["joints"], visible=p["visible"], head_box=p["head_box"],
