@@ -16,7 +16,7 @@ from dataset_fixtures import body_model_file, write_surreal  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from bodynet_cli.cli.app import app  # noqa: E402
-from bodynet_cli.data.datasets.frames import JOINT_BOX_MARGIN, make_sample  # noqa: E402
+from bodynet_cli.data.datasets.frames import make_sample  # noqa: E402
 from bodynet_cli.data.datasets.surreal import Surreal  # noqa: E402
 from bodynet_cli.errors import BodyNetError  # noqa: E402
 from bodynet_cli.geometry.space import Camera, Crop, camera_to_grid  # noqa: E402
@@ -53,11 +53,15 @@ def test_joints_classes_crop_and_mirror(surreal):
         if where.any():
             assert np.all(f.segmentation[where] == ours), k
     s = make_sample(f, 64, 32).sample
-    # Crop: the box of the 16 joints, widened 1.4x (or more for the depth extent), centred.
+    # Crop: the original BodyNet framing, by hand. Joint box (inclusive pixel counts) w, h; widened to
+    # 1.5 w x 1.6 h (0.25 w each side, 0.35 h above, 0.25 h below); side = 200/240 of the longer; centre
+    # one pixel on (the original's 1-based joints used as 0-based positions).
     lo, hi = j2[MIRRORED].min(0), j2[MIRRORED].max(0)
-    side = max((hi - lo).max() * JOINT_BOX_MARGIN, s.crop[2])
+    w, h = hi - lo + 1
+    side = 200 / 240 * max(1.5 * w, 1.6 * h)
+    centre = [lo[0] + 1 + 0.5 * w, lo[1] + 1 + 0.45 * h]
     assert s.crop[2] == pytest.approx(side, rel=1e-5)
-    np.testing.assert_allclose(s.crop[:2] + s.crop[2] / 2, (lo + hi) / 2, atol=1e-3)
+    np.testing.assert_allclose(s.crop[:2] + s.crop[2] / 2, centre, atol=1e-3)
     # joints3d: x, y are the projections (= joints2D), z metres from the pelvis.
     cam_j = (info["joints3D"][:, :, 1].T - info["camLoc"].ravel()) @ np.array([[0, 0, -1], [0, 1, 0], [-1, 0, 0]]).T
     np.testing.assert_allclose(s.joints3d[:, :2], j2[MIRRORED], atol=1e-3)

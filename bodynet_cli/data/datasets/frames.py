@@ -17,12 +17,11 @@ from bodynet_cli.body.conventions import NUM_JOINTS, PELVIS
 from bodynet_cli.geometry.space import Camera, Crop
 from bodynet_cli.io.sample import Sample
 
-# Crop side / the longer side of the joints' bounding box. Joints sit inside the silhouette (the
-# head joint is mid-head, wrists and ankles short of the hands and feet), so the box of the joints is
-# widened more than a person box is (predict's DEFAULT_MARGIN 1.25).
-JOINT_BOX_MARGIN = 1.4
-# The grid spans Z0·S/f metres in depth; the side keeps the body's depth extent inside it, as `synth`.
-DEPTH_MARGIN = 2.1
+# The original BodyNet code's framing (training/util/img.lua, getTightBox/getCenter/getScale): the 16 joints'
+# box, widened by 25 % of its width on each side, 35 % of its height above and 25 % below, makes a square
+# of side 200/240 of the widened box's longer side (hourglass scale = longer side / 240, side = 200 · scale).
+_WIDEN_X, _WIDEN_TOP, _WIDEN_BOTTOM = 0.25, 0.35, 0.25
+_SIDE_PER_BOX = 200.0 / 240.0
 
 
 @dataclass
@@ -72,20 +71,19 @@ class CroppedFrame:
     sample: Sample
 
 
-def crop_from_joints(joints2d: np.ndarray, visible: np.ndarray, size: int, min_side: float = 0.0) -> Crop:
-    """The square crop centred on the bounding box of the visible joints, side = JOINT_BOX_MARGIN × its
-    longer side (at least ``min_side``). joints2d: (J, 2) pixels; visible: bool (J,)."""
-    pts = joints2d[visible] if visible.any() else joints2d
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    side = max(float((hi - lo).max()) * JOINT_BOX_MARGIN, float(min_side), 1.0)
-    cx, cy = (lo + hi) / 2.0
-    return Crop(x0=float(cx - side / 2), y0=float(cy - side / 2), side=side, size=size)
+def bodynet_crop(joints2d: np.ndarray, size: int) -> Crop:
+    """The square crop the original BodyNet code takes around a person from its 16 joints (J, 2) pixels.
 
-
-def depth_min_side(vertices: np.ndarray, f: float, z0: float) -> float:
-    """The smallest crop side that keeps the body's depth extent inside the grid: vertices (V, 3) camera
-    metres -> DEPTH_MARGIN · max|Z − Z0| · f / Z0 pixels."""
-    return DEPTH_MARGIN * float(np.abs(vertices[:, 2] - z0).max()) * f / z0
+    Box sizes count pixels inclusively (max − min + 1) and the centre carries the original's one-pixel
+    offset (its 1-based joints used as 0-based positions), so crops agree with the paper's to a pixel.
+    """
+    lo, hi = joints2d.min(axis=0), joints2d.max(axis=0)
+    w, h = hi - lo + 1.0
+    box_w, box_h = (1 + 2 * _WIDEN_X) * w, (1 + _WIDEN_TOP + _WIDEN_BOTTOM) * h
+    cx = lo[0] + 1.0 - _WIDEN_X * w + box_w / 2
+    cy = lo[1] + 1.0 - _WIDEN_TOP * h + box_h / 2
+    side = max(_SIDE_PER_BOX * max(box_w, box_h), 1.0)
+    return Crop(x0=float(cx - side / 2), y0=float(cy - side / 2), side=float(side), size=size)
 
 
 def crop_labels(labels: np.ndarray, crop: Crop, size: int) -> np.ndarray:
@@ -108,28 +106,24 @@ def make_sample(frame: AnnotatedFrame, input_size: int, voxel_res: int, *, part_
                 mesh: bool = True, voxels: bool = True) -> CroppedFrame:  # fmt: skip
     """Crop ``frame`` for a model of ``input_size`` and ``voxel_res`` and build its ground truth.
 
-    The crop is ``crop_from_joints``, widened when needed so the body's depth extent fits the grid. The
-    sample has joints2d (visible joints; the others keep their coordinates and ``joints2d_visible`` says
-    which), joints3d (x, y image pixels of the camera joints, z metres relative to the pelvis), the
-    segmentation over the crop at ``input_size``, and, with a body, camera, voxels (exact at voxel
-    centres) and part voxels. ``voxels=False`` skips the voxelization (a 2D-only use).
+    The crop is the dataset's person box when it has one (MPII), else ``bodynet_crop`` (the paper's
+    framing; as there, a body reaching far towards or away from the camera may leave the grid in depth,
+    and its voxels stop at the grid's edge). The sample has joints2d (with ``joints2d_visible`` saying
+    which have a ground-truth position), joints3d (x, y image pixels of the camera joints, z metres
+    relative to the pelvis), the segmentation over the crop at ``input_size``, and, with a body, camera,
+    voxels (exact at voxel centres) and part voxels. ``voxels=False`` skips the voxelization (a 2D-only use).
     """
     from bodynet_cli.io.images import LoadedImage
     from bodynet_cli.predict.crops import crop_pixels
 
     h, w = frame.rgb.shape[:2]
-    min_side = 0.0
     body = frame.body
-    z0 = None
-    if frame.joints_cam is not None:
-        z0 = float(frame.joints_cam[PELVIS, 2])
-        if body is not None:
-            min_side = depth_min_side(body.vertices, frame.f, z0)
+    z0 = None if frame.joints_cam is None else float(frame.joints_cam[PELVIS, 2])
     if frame.person_box is not None:
         cx, cy, side = (float(v) for v in frame.person_box)
         crop = Crop(cx - side / 2, cy - side / 2, side, input_size)
     else:
-        crop = crop_from_joints(frame.joints2d, frame.visible, input_size, min_side)
+        crop = bodynet_crop(frame.joints2d[frame.visible] if frame.visible.any() else frame.joints2d, input_size)
     image = crop_pixels(LoadedImage(frame.rgb, 1.0, w, h), crop)
     s = Sample(joints2d=frame.joints2d.astype(np.float32), crop=crop.to_array(), meta=dict(frame.meta))
     s.joints2d_visible = frame.visible.astype(np.uint8)
