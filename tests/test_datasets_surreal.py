@@ -90,6 +90,18 @@ def test_paper_protocol_middle_clip_middle_frame(surreal):
     assert [reader.name(i) for i in range(len(reader))] == ["run0/seqA/seqA_c0001_f0001"]
 
 
+def test_clip_list_picks_the_clips(surreal, tmp_path):
+    root, _ = surreal
+    lst = tmp_path / "namescmu.txt"
+    lst.write_text("/home/x/SURREAL/data/cmu/val/run0/seqA/seqA_c0002.mp4\t\n")
+    reader = Surreal(root, "val", frames="paper", clips=lst, body_model=body_model_file())
+    assert [reader.name(i) for i in range(len(reader))] == ["run0/seqA/seqA_c0002_f0001"]
+    assert len(Surreal(root, "val", frames="all", clips=lst)) == 3
+    lst.write_text("/x/val/run0/seqA/seqA_c0009.mp4\n")
+    with pytest.raises(BodyNetError, match="namescmu.txt: 1 listed clip.*seqA_c0009.*--split"):
+        Surreal(root, "val", frames="paper", clips=lst)
+
+
 def test_errors_name_the_file(surreal, tmp_path):
     root, _ = surreal
     bad = tmp_path / "bad" / "run0" / "s"

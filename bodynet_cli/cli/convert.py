@@ -19,7 +19,12 @@ def convert(
     out: OutDir,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     frames: Annotated[str, typer.Option("--frames", help="SURREAL: all (every frame) or paper (the middle "
-                                        "frame of the middle clip of each sequence: the paper's test set).")] = "all",
+                                        "frame of the middle clip of each sequence; with --split val, the "
+                                        "paper's SURREAL test protocol).")] = "all",
+    clips: Annotated[Path | None, typer.Option("--clips", help="SURREAL: only the clips listed in this file, one "
+                     "path per line ending in <run>/<sequence>/<clip>.mp4 (e.g. the BodyNet code's "
+                     "fitting/testnames/namescmu.txt, the paper's 507 test clips); with --frames paper their "
+                     "middle frames.", dir_okay=False)] = None,
     config: Annotated[str, typer.Option("--config", help="Model configuration whose input size and voxel "
                                         "resolution the samples take: small (128², 64³) or paper (256², 128³).")
                       ] = "small",
@@ -47,7 +52,7 @@ def convert(
         raise BodyNetError(f"{path}: no such file or folder")
     if kind in ("surreal", "up3d") and body_model is None:
         raise BodyNetError(f"{kind} ground truth needs your SMPL files: pass --body-model SMPL_FILE_OR_FOLDER")
-    reader = open_reader(kind, path, split, body_model=body_model, frames=frames)
+    reader = open_reader(kind, path, split, body_model=body_model, frames=frames, clips=clips)
     with Progress(TextColumn(f"convert {kind}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not is_tty()) as progress:
         task = progress.add_task("convert", total=len(reader))

@@ -34,14 +34,15 @@ def parse_source(text: str) -> DataSource:
 
 
 def open_reader(kind: str, path: str | os.PathLike, split: str, body_model: str | os.PathLike | None = None,
-                frames: str = "all"):  # fmt: skip
-    """The reader of ``split`` of a dataset of ``kind`` at ``path``."""
+                frames: str = "all", clips: str | os.PathLike | None = None):  # fmt: skip
+    """The reader of ``split`` of a dataset of ``kind`` at ``path`` (SURREAL: ``frames`` and ``clips``, see
+    ``surreal.Surreal``)."""
     if kind == "surreal":
         from bodynet_cli.data.datasets.surreal import Surreal
 
-        return Surreal(path, split, frames=frames, body_model=body_model)
-    if frames != "all":
-        raise BodyNetError(f"--frames {frames}: only SURREAL has a frame protocol; use --frames all")
+        return Surreal(path, split, frames=frames, body_model=body_model, clips=clips)
+    if frames != "all" or clips is not None:
+        raise BodyNetError("--frames and --clips are SURREAL's; leave them out for " + kind)
     if kind == "up3d":
         from bodynet_cli.data.datasets.up3d import Up3d
 

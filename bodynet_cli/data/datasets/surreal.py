@@ -16,8 +16,10 @@ k − 1, 0 background). Facts from the public SURREAL code (github.com/gulvarol/
   The body is SMPL(shape, pose) + trans with trans = joints3D's pelvis − the model's rest pelvis at zero
   shape (SURREAL's ``misc/smpl_relations/smpl_relations.py``). ``gender`` 0 female, 1 male.
 
-The paper's test protocol: the middle frame of the middle clip of each test sequence (middle = index
-(n − 1) // 2 of the n sorted clips, of the T frames).
+The paper's test protocol: the middle frame of the middle clip of each sequence of SURREAL's ``val/``
+split (the BodyNet code's ``testDir``; middle = index (n − 1) // 2 of the n sorted clips, and (T − 1) // 2
+of the T frames, its ``ceil(T/2)`` from 1). The BodyNet code lists its 507 clips in
+``fitting/testnames/namescmu.txt``, which ``clips=`` reads.
 """
 
 from __future__ import annotations
@@ -170,14 +172,33 @@ def split_root(root: Path, split: str) -> Path:
     return root
 
 
+def read_clip_list(path: Path) -> list[str]:
+    """Clip names (``<run>/<sequence>/<clip>``) of a list file: one clip path per line, as the BodyNet code's
+    ``fitting/testnames/namescmu.txt`` (``.../cmu/val/run1/ung_122_34/ung_122_34_c0004.mp4``); the last
+    three path components name the clip."""
+    if not path.is_file():
+        raise BodyNetError(f"{path}: no such clip list file (given with --clips)")
+    names = []
+    for line in path.read_text().splitlines():
+        parts = Path(line.strip()).with_suffix("").parts
+        if not parts:
+            continue
+        if len(parts) < 3:
+            raise BodyNetError(f"{path}: line {line.strip()!r} is not a <run>/<sequence>/<clip>.mp4 path")
+        names.append("/".join(parts[-3:]))
+    return names
+
+
 class Surreal:
     """The frames of one SURREAL split. ``frames``: "all" (every frame of every clip) or "paper" (the
-    middle frame of the middle clip of each sequence). ``body_model``: the user's SMPL file or folder."""
+    middle frame of the middle clip of each sequence). ``clips``: a clip list file (``read_clip_list``)
+    that picks the clips instead (with "paper": the middle frame of each). ``body_model``: the user's
+    SMPL file or folder."""
 
     kind = "surreal"
 
     def __init__(self, root: str | os.PathLike, split: str = "test", frames: str = "all",
-                 body_model: str | os.PathLike | None = None):  # fmt: skip
+                 body_model: str | os.PathLike | None = None, clips: str | os.PathLike | None = None):  # fmt: skip
         self.root = Path(root)
         if frames not in ("all", "paper"):
             raise BodyNetError(f"SURREAL frames {frames!r}: choose all or paper")
@@ -185,17 +206,27 @@ class Surreal:
             raise BodyNetError(f"{self.root}: no such folder (SURREAL: the folder holding train/ val/ test/ or "
                                "<run>/<sequence>/<clip>.mp4)")
         base = split_root(self.root, split)
-        clips = find_clips(base) if base.is_dir() else []  # a split folder may be absent (e.g. no val/)
-        if not clips and base == self.root:
+        found = find_clips(base) if base.is_dir() else []  # a split folder may be absent (e.g. no val/)
+        if not found and base == self.root:
             raise BodyNetError(f"{self.root}: no SURREAL clips (<clip>_info.mat files) under it; point at the "
                                "folder holding train/ val/ test/ or <run>/<sequence>/ folders")
         self.base = base
         self.items: list[tuple[Clip, int]] = []
-        if frames == "all":
-            self.items = [(c, t) for c in clips for t in range(c.frames)]
+        if clips is not None:
+            wanted = read_clip_list(Path(clips))
+            by_name = {c.name: c for c in found}
+            missing = [n for n in wanted if n not in by_name]
+            if missing:
+                raise BodyNetError(f"{clips}: {len(missing)} listed clip(s) are not under {base}, e.g. {missing[0]}; "
+                                   "check --split (the paper's SURREAL test clips are in val/)")
+            picked = [by_name[n] for n in wanted]
+            self.items = [(c, t) for c in picked for t in ([(c.frames - 1) // 2] if frames == "paper"
+                                                           else range(c.frames))]  # fmt: skip
+        elif frames == "all":
+            self.items = [(c, t) for c in found for t in range(c.frames)]
         else:
             by_seq: dict[Path, list[Clip]] = {}
-            for c in clips:
+            for c in found:
                 by_seq.setdefault(c.sequence, []).append(c)
             for seq in sorted(by_seq):
                 group = sorted(by_seq[seq], key=lambda c: c.name)
