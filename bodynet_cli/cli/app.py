@@ -36,6 +36,7 @@ def _root(
 
 
 # Commands register here, one line each, only once they really work.
+from bodynet_cli.cli import convert as convert_cmd  # noqa: E402
 from bodynet_cli.cli import eval as eval_cmd  # noqa: E402
 from bodynet_cli.cli import fit_smpl as fit_smpl_cmd  # noqa: E402
 from bodynet_cli.cli import info  # noqa: E402
@@ -51,6 +52,7 @@ app.command("synth")(synth_cmd.synth)
 app.command("train")(train_cmd.train)
 app.command("voxelize")(voxelize_cmd.voxelize)
 app.command("fit-smpl")(fit_smpl_cmd.fit_smpl)
+app.command("convert")(convert_cmd.convert)
 
 
 def main() -> None:

@@ -61,7 +61,9 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(help="Image files, folders (searched recursively; sub-folders are mirrored in --out) "
-                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP, GIF (one frame each).", show_default=False),
+                       "or glob patterns. PNG, JPEG, BMP, TIFF, WebP, GIF (one frame each); videos (MP4, AVI, MOV, "
+                       "MKV, WebM, MPEG: every frame, or every --every'th, to OUT/<video>/<frame>.npz).",
+                       show_default=False),
     ],
     out: OutDir,
     checkpoint: Annotated[
@@ -123,6 +125,9 @@ def predict(
     max_side: Annotated[
         int, typer.Option("--max-side", min=64, help="Larger images are downscaled to this longer side first.")
     ] = 2048,
+    every: Annotated[
+        int, typer.Option("--every", min=1, help="Videos: predict every Nth frame (frames 0, N, 2N, ...).")
+    ] = 1,
 ) -> None:
     """Predict a 3D body (voxels, 2D/3D joints, part segmentation) for every image; one NPZ per image.
 
@@ -163,9 +168,11 @@ def predict(
         max_side=max_side,
     )
     check_out_dir(out)
-    items = discover_images(inputs, out)
+    from bodynet_cli.io.video import expand_videos
+
+    items = expand_videos(discover_images(inputs, out, videos=True), every)
     if not items:
-        raise BodyNetError(f"no image files found in {' '.join(inputs)}")
+        raise BodyNetError(f"no image or video files found in {' '.join(inputs)}")
     n_images = len(items)
     items, failures = split_collisions(items)
     ranks = init_distributed(dev)

@@ -54,10 +54,19 @@ def load_corruption(path: Path | None):
 @user_errors
 def train(
     data_dir: Annotated[
-        Path, typer.Argument(help="A folder written by `bodynet synth` (images/, labels/, index.json).",
-                             file_okay=False, show_default=False),
-    ],
-    out: OutDir,
+        Path | None, typer.Argument(help="A folder written by `bodynet synth` or `bodynet convert` (images/, "
+                                    "labels/, index.json); optional with --data.", file_okay=False, show_default=False),
+    ] = None,
+    out: OutDir = None,
+    data: Annotated[
+        list[str] | None, typer.Option("--data", help="More training data, repeatable, mixed with DATA_DIR: "
+                                       "surreal:PATH, up3d:PATH, mpii:PATH (2d stage only), or a synth/convert "
+                                       "folder. SURREAL and UP-3D need --body-model.")
+    ] = None,
+    body_model: Annotated[
+        Path | None, typer.Option("--body-model", help="Your SMPL file, or a folder of the female/male/neutral "
+                                  "files, for SURREAL and UP-3D ground truth.")
+    ] = None,
     config: Annotated[
         str, typer.Option("--config", help="Model configuration: small, paper, proxy, proxy128 (3D nets read "
                           "proxy 2D joints and a person mask instead of RGB), or a JSON file (a config dict or a "
@@ -134,6 +143,9 @@ def train(
 ) -> None:
     """Train BodyNet in the paper's stages; re-run the same command to resume after an interruption.
 
+    Data: DATA_DIR (from `bodynet synth` or `bodynet convert`) and/or --data surreal:PATH, up3d:PATH,
+    mpii:PATH (made on the fly; SURREAL and UP-3D with --body-model), mixed.
+
     Writes RUN_DIR/<stage>/checkpoint/ (model.safetensors, config.json, resume state), RUN_DIR/log.jsonl and
     RUN_DIR/final/ (the last stage's model, for `bodynet predict --checkpoint`). Several processes:
     `torchrun --nproc-per-node N -m bodynet_cli train ...` (gloo on CPU, NCCL on GPUs).
@@ -148,8 +160,20 @@ def train(
         raise BodyNetError("--steps and --epochs both given; use one of them")
     if optimizer not in OPTIMIZERS:
         raise BodyNetError(f"--optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-    if not (data_dir / "index.json").is_file():
-        raise BodyNetError(f"{data_dir}: no index.json; DATA_DIR must be a folder written by `bodynet synth`")
+    from bodynet_cli.data.datasets import parse_source
+
+    if out is None:
+        raise BodyNetError("--out RUN_DIR is required")
+    sources = tuple(parse_source(d) for d in (data or []))
+    if data_dir is None and not sources:
+        raise BodyNetError("no training data: give DATA_DIR or --data KIND:PATH")
+    for folder in [data_dir] * (data_dir is not None) + [s.path for s in sources if s.kind == "synth"]:
+        if not (folder / "index.json").is_file():
+            raise BodyNetError(f"{folder}: no index.json; a data folder must be written by `bodynet synth` or "
+                               "`bodynet convert` (or use --data surreal:PATH, up3d:PATH, mpii:PATH)")
+    for s in sources:
+        if not s.path.exists():
+            raise BodyNetError(f"--data {s.kind}:{s.path}: no such file or folder")
     cfg = load_config(config)
     corruption = load_corruption(proxy_corruption)
     specs = tuple(parse_stages(stage))
@@ -162,7 +186,7 @@ def train(
             val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
             device=local_device(dev, ctx), amp=amp, channels_last=channels_last, compile=compile_model,
             augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
-            balance_losses=balance_losses,
+            balance_losses=balance_losses, data=sources, body_model=body_model,
         )  # fmt: skip
 
         def log(msg: str) -> None:

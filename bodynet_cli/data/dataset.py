@@ -172,6 +172,8 @@ class Batch:
     by validation, which never augments). index: int64 (B,) position in the split.
     proxy_joints: float32 (B, J, 2) input pixels, proxy_scores: float32 (B, J), proxy_mask: uint8 (B, I, I):
     the proxies (``data.proxies``) a proxy model reads, made after augmentation; None for other models.
+    has_segmentation: bool (B,) False for samples without segmentation ground truth (MPII): their
+    ``segmentation`` is a placeholder the segmentation loss skips.
     """
 
     rgb: torch.Tensor
@@ -188,6 +190,7 @@ class Batch:
     proxy_joints: torch.Tensor | None = None
     proxy_scores: torch.Tensor | None = None
     proxy_mask: torch.Tensor | None = None
+    has_segmentation: torch.Tensor | None = None
 
     def proxies(self):
         """The batch's proxies as ``models.bodynet.Proxies`` (mask as float (B, 1, I, I)), or None."""
@@ -317,6 +320,7 @@ class SynthDataset(torch.utils.data.Dataset):
             proxy_joints=None if proxy is None else torch.from_numpy(proxy.joints),
             proxy_scores=None if proxy is None else torch.from_numpy(proxy.scores),
             proxy_mask=None if proxy is None else torch.from_numpy(proxy.mask),
+            has_segmentation=torch.tensor(bool(s.meta.get("has_segmentation", True))),
         )
 
 

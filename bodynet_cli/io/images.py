@@ -32,6 +32,7 @@ class LoadedImage:
     scale: original-image pixels per pixel of ``rgb`` (1.0 unless the image was downscaled).
     width, height: size of the original (upright) image in pixels.
     warnings: caveats about the file that still gave an image (recorded in the output's meta).
+    time_s: for a video frame, its presentation time in seconds (else None).
     """
 
     rgb: np.ndarray
@@ -39,6 +40,7 @@ class LoadedImage:
     width: int
     height: int
     warnings: tuple[str, ...] = ()
+    time_s: float | None = None
 
 
 def _to_rgb8(img):
@@ -126,7 +128,32 @@ def load_image(path: str | os.PathLike, max_side: int = 2048) -> LoadedImage:
     return LoadedImage(rgb=rgb, scale=float(k), width=int(w0), height=int(h0), warnings=tuple(notes))
 
 
-def discover_images(inputs: list[str | os.PathLike], out: str | os.PathLike | None = None) -> list[InputFile]:
+def discover_images(inputs: list[str | os.PathLike], out: str | os.PathLike | None = None,
+                    videos: bool = False) -> list[InputFile]:  # fmt: skip
     """Image files among ``inputs`` (folders, files, globs; see ``io.inputs.discover_inputs``), picked by
-    ``IMAGE_SUFFIXES``, none from inside the output folder ``out``; an input that does not exist is an error."""
-    return discover_inputs(inputs, IMAGE_SUFFIXES, what="image", out=out)
+    ``IMAGE_SUFFIXES`` (and ``io.video.VIDEO_SUFFIXES`` with ``videos``), none from inside the output folder
+    ``out``; an input that does not exist is an error."""
+    from bodynet_cli.io.video import VIDEO_SUFFIXES
+
+    suffixes = IMAGE_SUFFIXES + (VIDEO_SUFFIXES if videos else ())
+    return discover_inputs(inputs, suffixes, what="image or video" if videos else "image", out=out)
+
+
+def load_input(item: InputFile, max_side: int = 2048) -> LoadedImage:
+    """The image of one input: an image file, or one frame of a video (``item.frame``)."""
+    if item.frame is None:
+        return load_image(item.path, max_side=max_side)
+    from bodynet_cli.io.video import read_video_frame
+
+    frame = read_video_frame(item.path, item.frame)
+    h, w = frame.rgb.shape[:2]
+    if min(w, h) < MIN_SIDE:
+        raise BodyNetError(f"{item.path}: video frames are {w}x{h} pixels; need at least {MIN_SIDE} per side")
+    k = max(1.0, max(w, h) / max_side)
+    rgb = frame.rgb
+    if k > 1:
+        from PIL import Image
+
+        target = (max(1, round(w / k)), max(1, round(h / k)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(target, Image.Resampling.BILINEAR, reducing_gap=3.0))
+    return LoadedImage(rgb=np.ascontiguousarray(rgb), scale=float(k), width=w, height=h, time_s=frame.time_s)

@@ -21,10 +21,12 @@ from bodynet_cli.errors import BodyNetError
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to process: its ``path`` and ``rel``, the output path stem (no suffix) relative to ``--out``."""
+    """One file to process: its ``path`` and ``rel``, the output path stem (no suffix) relative to ``--out``;
+    ``frame``: for one frame of a video, its number (from 0)."""
 
     path: Path
     rel: Path
+    frame: int | None = None
 
 
 def _glob_base(pattern: str) -> Path:

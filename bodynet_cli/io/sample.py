@@ -26,6 +26,8 @@ class Sample:
     part_voxels: uint8 (R, R, R), 7 voxel-part labels.
     joints2d: float32 (16, 2) x, y in original-image pixels.
     joints2d_score: float32 (16,) heatmap peak values (predictions only).
+    joints2d_visible: uint8 (16,) 1 where a ground-truth joint is annotated and visible (datasets such as MPII).
+    head_box: float32 (4,) x0, y0, x1, y1 of the annotated head in original pixels (MPII; PCKh's head size).
     joints3d: float32 (16, 3) x, y original-image pixels, z metres relative to the pelvis.
     segmentation: uint8 (H, W) 15-class map over the crop.
     person_mask: uint8 (M, M) 1 where the person's silhouette (with hair and loose clothing) is, else 0, over
@@ -45,6 +47,8 @@ class Sample:
     part_voxels: np.ndarray | None = None
     joints2d: np.ndarray | None = None
     joints2d_score: np.ndarray | None = None
+    joints2d_visible: np.ndarray | None = None
+    head_box: np.ndarray | None = None
     joints3d: np.ndarray | None = None
     segmentation: np.ndarray | None = None
     person_mask: np.ndarray | None = None
@@ -68,6 +72,8 @@ _SCHEMA: dict[str, tuple[type, tuple]] = {
     "part_voxels": (np.uint8, ("R", "R", "R")),
     "joints2d": (np.float32, (NUM_JOINTS, 2)),
     "joints2d_score": (np.float32, (NUM_JOINTS,)),
+    "joints2d_visible": (np.uint8, (NUM_JOINTS,)),
+    "head_box": (np.float32, (4,)),
     "joints3d": (np.float32, (NUM_JOINTS, 3)),
     "segmentation": (np.uint8, (None, None)),
     "person_mask": (np.uint8, (None, None)),
@@ -99,7 +105,7 @@ def _check_shape(path, key: str, arr: np.ndarray, want: tuple, res: int | None) 
 
 
 # Labels: key -> number of classes (values must lie in 0..n-1 before the cast to uint8 could wrap them).
-_LABELS = {"segmentation": NUM_SEG, "part_voxels": NUM_VOXEL_PARTS}
+_LABELS = {"segmentation": NUM_SEG, "part_voxels": NUM_VOXEL_PARTS, "joints2d_visible": 2}
 
 
 def check_crop(path, crop: np.ndarray, key: str = "crop") -> None:

@@ -26,7 +26,7 @@ from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 from bodynet_cli.io.sample import Sample, sample_from_arrays
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
-from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, joints3d_to_camera, pckh_correct
+from bodynet_cli.metrics.joints import head_box_size, head_size, joint3d_distances_mm, joints3d_to_camera, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
 
 METRICS = ("voxel_iou", "part_voxel_iou", "segmentation_miou", "pckh", "joint3d_error_mm", "surface_error_mm")
@@ -36,7 +36,8 @@ UNITS = {"voxel_iou": "", "part_voxel_iou": "", "segmentation_miou": "", "pckh":
 # What eval reads from each side; ``voxel_probs`` only from predictions (re-thresholded), never meta.
 _PRED_KEYS = ("voxels", "voxel_shape", "voxel_probs", "part_voxels", "joints2d", "joints3d", "segmentation",
               "crop", "camera")  # fmt: skip
-_GT_KEYS = ("voxels", "voxel_shape", "part_voxels", "joints2d", "joints3d", "segmentation", "crop", "camera")
+_GT_KEYS = ("voxels", "voxel_shape", "part_voxels", "joints2d", "joints3d", "segmentation", "crop", "camera",
+            "joints2d_visible", "head_box")  # fmt: skip
 _GT_MESH_KEYS = ("vertices", "faces")
 
 
@@ -270,12 +271,20 @@ def _score_pckh(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
     if not need("pckh", "joints2d"):
         return
     gt2d = g.joints2d[None].astype(np.float64)
-    if head_size(gt2d)[0] == 0:
-        out.skips.append(Skip("pckh", str(gt_path), "the ground-truth head and neck coincide (head size 0)"))
+    # A ground truth with an annotated head box (MPII) uses MPII's head segment; else the head-neck rule.
+    head = None if g.head_box is None else head_box_size(g.head_box[None].astype(np.float64))
+    if (head_size(gt2d) if head is None else head)[0] == 0:
+        why = "the ground-truth head and neck coincide" if head is None else "the ground-truth head box is empty"
+        out.skips.append(Skip("pckh", str(gt_path), f"{why} (head size 0)"))
         return
-    correct = pckh_correct(p.joints2d[None].astype(np.float64), gt2d)[0]
-    out.pckh_joints = correct.astype(np.float64)
-    out.pckh = float(correct.mean())
+    correct = pckh_correct(p.joints2d[None].astype(np.float64), gt2d, head=head)[0].astype(np.float64)
+    if g.joints2d_visible is not None:  # joints without a ground-truth position do not count
+        correct[g.joints2d_visible == 0] = np.nan
+        if np.isnan(correct).all():
+            out.skips.append(Skip("pckh", str(gt_path), "no ground-truth joint is annotated"))
+            return
+    out.pckh_joints = correct
+    out.pckh = float(np.nanmean(correct))
 
 
 def _score_joints3d(out, need, p, g, zp, zg, pred_path, gt_path, threshold):

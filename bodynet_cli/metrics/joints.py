@@ -4,7 +4,8 @@ Joints are the 16 BodyNet joints in MPII order (``bodynet_cli.body.conventions``
 takes numpy arrays or torch tensors and returns the same kind.
 
 Head size for PCKh: MPII's "head segment" is 0.6 x the diagonal of an annotated head box, about
-the distance from the upper neck to the top of the head. Our files have no head box and joint 9
+the distance from the upper neck to the top of the head; a ground truth with a ``head_box`` (MPII)
+uses it (``head_box_size``). Other files have no head box and joint 9
 (``head``, SMPL's head joint) sits near the middle of the head, not at its top, so the head size
 here is ||head - neck|| (joints 9 and 8) of the ground truth, as BodyNet's SURREAL evaluation
 takes it. It is shorter than MPII's segment (roughly half), so PCKh@0.5 here is stricter than
@@ -24,16 +25,21 @@ def head_size(gt2d):
     return norm_last(gt2d[:, HEAD] - gt2d[:, NECK])
 
 
-def pckh_correct(pred2d, gt2d, thresh: float = 0.5):
+def head_box_size(head_box):
+    """MPII's head segment: 0.6 x the diagonal of the head box. head_box: (B, 4) x0, y0, x1, y1 -> (B,)."""
+    return 0.6 * norm_last(head_box[:, 2:] - head_box[:, :2])
+
+
+def pckh_correct(pred2d, gt2d, thresh: float = 0.5, head=None):
     """Whether each joint is within ``thresh`` x head size of the ground truth.
 
-    pred2d, gt2d: (B, J, 2) pixels. Returns bool (B, J) (``distance <= thresh * head_size``);
-    all False for a sample whose ground-truth head size is 0.
+    pred2d, gt2d: (B, J, 2) pixels; head: (B,) head sizes (default ``head_size(gt2d)``). Returns bool
+    (B, J) (``distance <= thresh * head``); all False for a sample whose head size is 0.
     """
     if pred2d.shape != gt2d.shape:
         raise ValueError(f"pred2d and gt2d shapes differ: {tuple(pred2d.shape)} vs {tuple(gt2d.shape)}")
     dist = norm_last(pred2d - gt2d)
-    h = head_size(gt2d)[:, None]
+    h = (head_size(gt2d) if head is None else head)[:, None]
     return (dist <= thresh * h) & (h > 0)
 
 

@@ -59,11 +59,17 @@ def volume_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return heatmap_mse(pred, target)
 
 
-def segmentation_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Spatial cross-entropy. logits: (B, S, P, H, W); labels: (B, H, W) int64 -> (S,) mean over pixels."""
+def segmentation_ce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Spatial cross-entropy. logits: (B, S, P, H, W); labels: (B, H, W) int64; mask: bool (B,) samples that
+    have segmentation ground truth (None: all) -> (S,) mean over their pixels (0 when none has)."""
     b, s = logits.shape[:2]
     ce = F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(s, dim=0), reduction="none")
-    return _per_stack_mean(ce.view(b, s, *ce.shape[1:]))
+    ce = ce.view(b, s, *ce.shape[1:])
+    if mask is None:
+        return _per_stack_mean(ce)
+    per_sample = ce.flatten(2).mean(dim=2)  # (B, S)
+    w = mask.to(per_sample.dtype)[:, None]
+    return (per_sample * w).sum(dim=0) / w.sum().clamp_min(1.0)
 
 
 def voxel_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -136,7 +142,8 @@ def part_reprojection_bce(logits: torch.Tensor, fv_target: torch.Tensor, sv_targ
 class LossTargets:
     """Ground truth for ``compute_losses``; a stage needs only its own terms' fields.
 
-    heatmaps: (B, J, H, W). segmentation: (B, H, W) int64 at heatmap size. volumes: (B, J·D, H, W).
+    heatmaps: (B, J, H, W). segmentation: (B, H, W) int64 at heatmap size; segmentation_mask: bool (B,)
+    the samples that have it (None: all). volumes: (B, J·D, H, W).
     voxels: (B, R, R, R) {0, 1}. fv: (B, R, R) ``[y, x]`` silhouette (default: front view of ``voxels``).
     sv: (B, R, R) ``[y, z]`` (default: side view of ``voxels``). part_voxels: (B, R, R, R) int64 0..6.
     part_fv, part_sv: (B, 7, R, R) one-hot (default: projections of ``part_voxels``).
@@ -144,6 +151,7 @@ class LossTargets:
 
     heatmaps: torch.Tensor | None = None
     segmentation: torch.Tensor | None = None
+    segmentation_mask: torch.Tensor | None = None
     volumes: torch.Tensor | None = None
     voxels: torch.Tensor | None = None
     fv: torch.Tensor | None = None
@@ -187,7 +195,8 @@ def compute_losses(output: BodyNetOutput, targets: LossTargets, stage: str,
     if "pose2d" in weights:
         per_stack["pose2d"] = heatmap_mse(output.heatmaps, _need(targets.heatmaps, "heatmaps", stage))
     if "segm" in weights:
-        per_stack["segm"] = segmentation_ce(output.segm_logits, _need(targets.segmentation, "segmentation", stage))
+        per_stack["segm"] = segmentation_ce(output.segm_logits, _need(targets.segmentation, "segmentation", stage),
+                                            targets.segmentation_mask)  # fmt: skip
     if "pose3d" in weights:
         per_stack["pose3d"] = volume_mse(_need(output.volumes, "volumes output", stage),
                                          _need(targets.volumes, "volumes", stage))  # fmt: skip

@@ -105,8 +105,11 @@ def write_joints_json(out: Path, items: list[InputFile], mesh: str | None, viz: 
             z = read_npz(npz, keys=keys)
             entries.append({"output": npz.relative_to(out).as_posix(),
                             **{k: np.asarray(v, dtype=np.float64).round(3).tolist() for k, v in sorted(z.items())}})
-        images[(item.rel.parent / item.path.name).as_posix()] = {"image": str(item.path), **entries[0],
-                                                                 "people": entries}
+        key = (item.rel.parent / item.path.name).as_posix()
+        if item.frame is not None:  # a video's frames: one entry each, keyed <video>#<frame>
+            key = f"{(item.rel.parent.parent / item.path.name).as_posix()}#{item.frame}"
+        images[key] = {"image": str(item.path), **({"frame": item.frame} if item.frame is not None else {}),
+                       **entries[0], "people": entries}
     doc = {
         "joint_names": list(JOINT_NAMES),
         "units": {

@@ -20,7 +20,7 @@ import numpy as np
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
-from bodynet_cli.io.images import LoadedImage, load_image
+from bodynet_cli.io.images import LoadedImage, load_input
 from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.sample import Sample, save_sample
 from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
@@ -219,6 +219,8 @@ def _write_one(job: _Job, pred: Prediction, paths: OutputPaths, opts: PredictOpt
         "person_score": round(float(job.person.score), 4) if job.person is not None else None,
         "warnings": job.warnings,
     }
+    if job.item.frame is not None:  # a video frame: its number and time
+        meta.update(frame=job.item.frame, time_s=job.image.time_s)
     sample = Sample(
         voxels=occupied,
         voxel_probs=pred.voxel_probs if opts.save_probs else None,
@@ -351,7 +353,7 @@ def run_predict(
         collect(block_until=2 * opts.batch_size)  # bounded backlog: memory stays flat
 
     try:
-        load = lambda it: load_image(it.path, max_side=opts.max_side)  # noqa: E731
+        load = lambda it: load_input(it, max_side=opts.max_side)  # noqa: E731
         for batch in _batches(loader, todo, load, opts.batch_size, fail):
             run_batch(batch)
         collect(block_until=0)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from bodynet_cli.data.dataset import AugmentSettings, Batch, SynthDataset, collate
+from bodynet_cli.data.datasets.training import ABSENT_JOINT
 from bodynet_cli.data.proxies import ProxyCorruption
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.errors import BodyNetError
@@ -79,6 +80,14 @@ class TrainOptions:
     proxy_corruption: ProxyCorruption = ProxyCorruption()
     balance_losses: bool | None = None
     balance_batches: int = 4
+    data: tuple = ()  # extra ``datasets.DataSource``s (``--data``), mixed with ``data_dir`` when it is given
+    body_model: Path | None = None  # SMPL file or folder for SURREAL / UP-3D ground truth
+
+    def sources(self) -> list:
+        """Every data source of the run: ``data_dir`` (a synth-layout folder) first, then ``--data``."""
+        from bodynet_cli.data.datasets import DataSource
+
+        return ([DataSource("synth", self.data_dir)] if self.data_dir is not None else []) + list(self.data)
 
     @property
     def balanced(self) -> bool:
@@ -119,6 +128,8 @@ def build_targets(batch: Batch, cfg: ModelConfig, stage: str, weights: dict[str,
         t.heatmaps, _ = heatmaps_from_joints(batch.joints_hm, h)
     if "segm" in weights:
         t.segmentation = resize_labels(batch.segmentation, h, cfg.num_seg)
+        if batch.has_segmentation is not None and not bool(batch.has_segmentation.all()):
+            t.segmentation_mask = batch.has_segmentation
     if "pose3d" in weights:
         t.volumes = volume_from_joints(batch.joints_hm, batch.depth_m, h, cfg.depth_bins)
     if "voxels" in weights or "fv" in weights:
@@ -203,11 +214,15 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         scale = (crop[:, 2] / h)[:, None, None]
         if out.heatmaps is not None:
             joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
-            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(),
-                             batch.joints2d.double().cpu().numpy()))  # fmt: skip
+            gt2d = batch.joints2d.double().cpu().numpy()
+            annotated = (gt2d > ABSENT_JOINT / 2).all(axis=-1)  # MPII's joints without a position do not count
+            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(), gt2d, visible=annotated))
         if out.segm_logits is not None:
             seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
-            add("segmentation_miou", segmentation_miou(seg.cpu().numpy(), batch.segmentation.cpu().numpy()))
+            keep = np.ones(len(batch), bool) if batch.has_segmentation is None else batch.has_segmentation.cpu().numpy()
+            if keep.any():  # samples without segmentation ground truth (MPII) are not scored
+                gt_seg = batch.segmentation.cpu().numpy()[keep]
+                add("segmentation_miou", segmentation_miou(seg.cpu().numpy()[keep], gt_seg))
         if out.volumes is not None:
             xy, depth = decode_volume(out.volumes[:, -1].double(), cfg.depth_bins)
             pred3d = torch.cat([xy * scale + crop[:, None, :2], depth[..., None]], dim=-1).cpu().numpy()
@@ -314,10 +329,14 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     """Run (or resume, or skip when already finished) one stage; returns what it did."""
     cfg = _stage_config(opts.config, spec)
     ckpt_dir = opts.out_dir / spec.name / "checkpoint"
-    train_set = SynthDataset(opts.data_dir, "train", cfg, seed=stage_seed(opts.seed, spec.name),
-                             augment=AugmentSettings() if opts.augment else None, part_voxels=spec.part_voxels,
-                             proxies=opts.proxy_corruption)  # fmt: skip
-    val_set = SynthDataset(opts.data_dir, "val", cfg, part_voxels=spec.part_voxels, proxies=opts.proxy_corruption)
+    from bodynet_cli.data.datasets.training import describe, make_dataset
+
+    sources, needs_3d = opts.sources(), spec.name != "2d"
+    train_set = make_dataset(sources, "train", cfg, needs_3d=needs_3d, body_model=opts.body_model,
+                             seed=stage_seed(opts.seed, spec.name), augment=AugmentSettings() if opts.augment else None,
+                             part_voxels=spec.part_voxels, proxies=opts.proxy_corruption)  # fmt: skip
+    val_set = make_dataset(sources, "val", cfg, needs_3d=needs_3d, body_model=opts.body_model,
+                           part_voxels=spec.part_voxels, proxies=opts.proxy_corruption)  # fmt: skip
     per_epoch = steps_per_epoch(len(train_set), opts.batch_size, ctx.world_size)
     if opts.epochs is not None:
         total = max(1, math.ceil(opts.epochs * per_epoch))
@@ -380,7 +399,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
         pin_memory=opts.device.type == "cuda", prefetch_factor=4 if opts.workers > 0 else None,
         persistent_workers=False,
     )  # fmt: skip
-    info = {"stage": spec.name, "data": str(opts.data_dir), "train_samples": len(train_set),
+    info = {"stage": spec.name, "data": describe(sources), "train_samples": len(train_set),
             "val_samples": len(val_set), "optimizer": opts.optimizer, "lr": lr, "batch_size": opts.batch_size,
             "processes": ctx.world_size, "seed": opts.seed, "started_from": source,
             "loss_weights": weights}  # fmt: skip
