@@ -112,12 +112,19 @@ def test_proxy_model_reads_the_front_end(tmp_path, proxy_ckpt, photos):
     assert "front end found no person" in (out / "failures.csv").read_text()
 
 
-def test_no_tiles_runs_the_detector_on_the_whole_photo_only(tmp_path, ckpt, photos, monkeypatch):
+def test_detector_windows_by_default_only_for_people_all(tmp_path, ckpt, photos, monkeypatch):
+    """--people largest: the whole-photo pass (it finds the largest person); --people all: also the windows
+    that find smaller people; --tiles/--no-tiles override."""
     from bodynet_cli.people import frontend
 
     seen = []
     real = frontend.detector_windows
     monkeypatch.setattr(frontend, "detector_windows", lambda w, h, tiles, **kw: seen.append(tiles) or real(w, h, tiles))
-    result, text = _run(photos / "astronaut.png", "--out", tmp_path / "o", "-c", ckpt, "--no-tiles")
-    assert result.exit_code == 0, text
-    assert seen == [False] and (tmp_path / "o" / "astronaut.npz").is_file()
+    for extra, want in (((), False), (("--people", "all"), True), (("--tiles",), True),
+                        (("--people", "all", "--no-tiles"), False)):  # fmt: skip
+        seen.clear()
+        out = tmp_path / f"o{len(extra)}{want}"
+        result, text = _run(photos / "astronaut.png", "--out", out, "-c", ckpt, *extra)
+        assert result.exit_code == 0, text
+        assert seen == [want], (extra, seen)
+        assert len(list(out.glob("astronaut*.npz"))) == 1

@@ -83,11 +83,12 @@ def predict(
                      "(--crop auto)."),
     ] = People.largest,
     tiles: Annotated[
-        bool,
+        bool | None,
         typer.Option("--tiles/--no-tiles", help="Also run the person detector on overlapping windows of each photo: "
-                     "finds people the whole-photo pass misses (smaller or side-by-side people), at about 2-4× "
-                     "the front end's time."),
-    ] = True,
+                     "finds people the whole-photo pass misses (smaller or side-by-side people), at about 3× the "
+                     "front end's time. Default: on with --people all, off with --people largest (the "
+                     "whole-photo pass finds the largest person).", show_default=False),
+    ] = None,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Person boxes instead of --crop auto: a JSON object mapping each image "
@@ -183,7 +184,7 @@ def predict(
     if opts.crop_mode == "auto" or predictor.needs_proxies:
         from bodynet_cli.people import FrontEnd
 
-        front_end = FrontEnd(device=dev, tiles=tiles)
+        front_end = FrontEnd(device=dev, tiles=people == People.all if tiles is None else tiles)
     cfg = loaded.config
     meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
             "checkpoint_sha256": loaded.sha256}
