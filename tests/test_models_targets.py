@@ -2,11 +2,9 @@
 
 import math
 
-import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import DEPTH_BIN_M, SEG_TO_VOXEL_PART
-from bodynet_cli.io.npz import unpack_voxels
 from bodynet_cli.models import targets as T
 
 
@@ -101,14 +99,6 @@ def test_decode_segmentation_and_part_labels():
     part_logits = torch.randn(1, 7, 3, 3, 3, generator=g)
     assert torch.equal(T.part_voxel_labels(part_logits).long(), part_logits.argmax(dim=1))
     assert torch.equal(T.part_one_hot(part_logits.argmax(dim=1)).argmax(dim=1), part_logits.argmax(dim=1))
-
-
-def test_voxels_to_packed_round_trip():
-    g = torch.Generator().manual_seed(6)
-    probs = torch.rand(8, 8, 8, generator=g)
-    packed, shape = T.voxels_to_packed(probs, 0.5)
-    assert packed.dtype == np.uint8 and packed.shape == (64,) and shape.tolist() == [8, 8, 8]
-    np.testing.assert_array_equal(unpack_voxels(packed, shape), (probs > 0.5).numpy())
 
 
 def test_fv_targets_from_segmentation_majority_downsampling():

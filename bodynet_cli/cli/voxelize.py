@@ -1,4 +1,4 @@
-"""``bodynet voxelize``: meshes or body parameters in, SPEC section 4 voxel samples out."""
+"""``bodynet voxelize``: meshes or body parameters in, voxel sample files (docs/formats.md) out."""
 
 from __future__ import annotations
 

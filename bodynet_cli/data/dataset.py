@@ -1,7 +1,7 @@
 """A torch Dataset over the ``bodynet synth`` layout, with augmentation that keeps every target consistent.
 
 Layout: ``ROOT/images/NAME.png`` (the crop at the config's input size, RGB), ``ROOT/labels/NAME.npz``
-(the SPEC section 4 sample schema) and ``ROOT/index.json`` (the train/val/test splits).
+(the sample schema of docs/formats.md) and ``ROOT/index.json`` (the train/val/test splits).
 
 Items are keyed by ``(epoch, index)``: the augmentation of an item is drawn from a generator seeded by
 ``(seed, epoch, index)``, so a sample looks the same whatever the worker count, the rank, or whether the
@@ -327,8 +327,8 @@ def apply_augment(aug: Augment, image: np.ndarray, joints_hm: np.ndarray, depth_
     image: uint8 (3, I, I); joints_hm: (J, 2) heatmap pixels; depth_m: (J,) metres; seg: uint8 (I, I);
     voxels: bool (R, R, R); parts: uint8 (R, R, R) or None; fill: (3,) RGB in [0, 1] for pixels from
     outside the crop. The grid's x, y are the image's own pixels, so (x, y) of every z-slice move with the
-    image; a zoom by s is the crop side divided by s, which by SPEC section 3 also scales z about R/2 by s
-    (joint depth in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps
+    image; a zoom by s is the crop side divided by s, which in BodyNet space (docs/formats.md) also scales z
+    about R/2 by s (joint depth in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps
     left and right labels. The rotation is a roll of the image about the crop centre.
     """
     rgb = image.astype(np.float32) * (np.asarray(aug.gain, dtype=np.float32) / 255.0)[:, None, None]

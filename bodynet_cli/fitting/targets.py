@@ -58,7 +58,7 @@ def target_from_sample(
 ) -> FitTarget:
     """Surface points (marching cubes of ``voxel_probs`` when saved, else of ``voxels``) and joints.
 
-    sample: a prediction (SPEC section 4) with ``voxels`` or ``voxel_probs``, ``joints3d``, ``crop``
+    sample: a prediction (docs/formats.md) with ``voxels`` or ``voxel_probs``, ``joints3d``, ``crop``
         and optionally ``camera``. source: its path, for messages.
     n_points: surface points kept (a random subset of the isosurface vertices; all if fewer).
     reference_joints: (16, 3) metres, the body model's rest joints, for the scale without a camera.

@@ -1,4 +1,4 @@
-"""BodyNet space: how a voxel grid of resolution R lines up with the image (SPEC section 3).
+"""BodyNet space: how a voxel grid of resolution R lines up with the image (docs/formats.md).
 
 Camera space uses OpenCV axes (x right, y down, z forward), metres. The image crop is the square
 ``(x0, y0, side S)`` of the original image, resized to the network input size. A camera point

@@ -1,4 +1,4 @@
-"""The fitted-body file of SPEC section 4 (``fit-smpl`` writes it), and Wavefront OBJ meshes.
+"""The fitted-body file of docs/formats.md (``fit-smpl`` writes it), and Wavefront OBJ meshes.
 
 One NPZ per input: ``betas`` (NB,), ``global_orient`` (3,), ``body_pose`` (69,) axis-angle,
 ``transl`` (3,), ``scale`` (), ``joints`` (24, 3), ``vertices`` (V, 3), ``model`` (str), ``loss``

@@ -1,4 +1,4 @@
-"""The prediction / ground-truth sample file of SPEC section 4 (``predict``, ``synth``, ``eval``).
+"""The prediction / ground-truth sample file of docs/formats.md (``predict``, ``synth``, ``eval``).
 
 One NPZ per image. On disk the occupancy grid is bit-packed (``voxels`` + ``voxel_shape``); in
 memory ``Sample.voxels`` is a bool (R, R, R) array in ``[z, y, x]`` order.

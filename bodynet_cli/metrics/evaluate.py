@@ -1,6 +1,6 @@
 """The ``eval`` pipeline: pair prediction and ground-truth files, score each pair, aggregate, report.
 
-Both sides are sample files (SPEC section 4), paired by their path relative to their folder.
+Both sides are sample files (docs/formats.md), paired by their path relative to their folder.
 Fitted bodies (``fit-smpl`` output) are paired the same way. Each pair is scored in a worker
 thread (file reading and numpy release the GIL); voxel IoU runs on the bit-packed bytes.
 """

@@ -112,7 +112,7 @@ def class_iou(confusion):
 def part_voxel_iou(pred, gt, num_parts: int = NUM_VOXEL_PARTS):
     """Mean IoU over the body parts (classes 1..P-1; background excluded) of part-voxel grids.
 
-    pred, gt: integer labels (B, R, R, R) in [0, P), numpy or torch. P = 7 (SPEC section 3).
+    pred, gt: integer labels (B, R, R, R) in [0, P), numpy or torch. P = 7 (docs/formats.md, voxel parts).
     Returns float64 (B,). A part absent from both grids of a sample is left out of that sample's
     mean; NaN when no part is present in either.
     """

@@ -1,4 +1,4 @@
-"""Surface error of a fitted body against the ground-truth mesh (SPEC section 7).
+"""Surface error of a fitted body against the ground-truth mesh (docs/formats.md, metrics).
 
 Two measures: per-vertex distance when the meshes share a topology (the paper's), and the exact
 point-to-surface distance from the fitted vertices to the ground-truth triangles otherwise.

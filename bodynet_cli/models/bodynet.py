@@ -1,4 +1,4 @@
-"""The four BodyNet sub-networks (SPEC section 2), their chaining, and the training-stage freezing.
+"""The four BodyNet sub-networks (docs/architecture.md), their chaining, and the training-stage freezing.
 
 Shapes use the package's dimension letters; here H, W are the heatmap size (input_size / 4), R the
 voxel resolution, D the depth bins, P the segmentation classes, and 7 the voxel parts. Voxel
@@ -21,7 +21,8 @@ from bodynet_cli.models.config import IMAGE_INPUTS, ModelConfig, input_channels
 
 SUBNETS = ("pose2d", "segm", "pose3d", "voxels", "part_voxels")
 
-# SPEC training order. Each stage trains these sub-nets; every other one is frozen (eval mode).
+# The paper's training order (docs/architecture.md). Each stage trains these sub-nets; every other one is
+# frozen (eval mode).
 STAGE_SUBNETS: dict[str, tuple[str, ...]] = {
     "2d": ("pose2d", "segm"),
     "3d": ("pose3d",),
@@ -139,7 +140,7 @@ class PartVoxelHead(nn.Module):
 
 
 class VoxelNet(nn.Module):
-    """The voxel sub-network (SPEC section 2).
+    """The voxel sub-network (docs/architecture.md).
 
     Input x: (B, c_in, 4H, 4W) (the paper: 3+J+P) and the last-stack 3D pose (B, J·D, H, W) when
     ``fuse_pose3d``. Its own stem (7×7/2 conv, Residual(64→128), pool) gives 128 ch at H×W; concatenated

@@ -1,8 +1,8 @@
-"""BodyNet's losses (SPEC section 2), one pure function per term, each returning per-stack values (S,).
+"""BodyNet's losses (docs/architecture.md), one pure function per term, each returning per-stack values (S,).
 
 Shapes: B batch, S stacks, J joints, D depth bins, P segmentation classes, H, W heatmap size,
 R voxel resolution, 7 voxel parts. Voxel grids are ``[z, y, x]``. ``compute_losses`` combines the
-terms of a training stage with the SPEC multi-task weights, normalised by their sum; stacks are
+terms of a training stage with the paper's multi-task weights, normalised by their sum; stacks are
 summed (intermediate supervision: every stack gets the full loss).
 """
 
@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.models.bodynet import BodyNetOutput, trainable_subnets
 
-# Unnormalised multi-task weights per training stage. 'end2end' and 'voxels_proj' are the SPEC's
-# (the paper's); single-network stages use one unit weight per term; 'part_voxels' mirrors
+# Unnormalised multi-task weights per training stage. 'end2end' and 'voxels_proj' are the paper's
+# (docs/architecture.md); single-network stages use one unit weight per term; 'part_voxels' mirrors
 # 'voxels_proj' for the 7-class grid and its projections.
 STAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "2d": {"segm": 1.0, "pose2d": 1.0},
@@ -27,7 +27,6 @@ STAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "end2end": {"segm": 1e7, "pose2d": 1e3, "pose3d": 1e6, "voxels": 10.0, "fv": 1.0, "sv": 1.0},
     "part_voxels": {"part_voxels": 10.0, "part_fv": 1.0, "part_sv": 1.0},
 }
-LOSS_TERMS = ("pose2d", "segm", "pose3d", "voxels", "fv", "sv", "part_voxels", "part_fv", "part_sv")
 # The sub-net whose output each term scores.
 TERM_SUBNET = {"pose2d": "pose2d", "segm": "segm", "pose3d": "pose3d", "voxels": "voxels", "fv": "voxels",
                "sv": "voxels", "part_voxels": "part_voxels", "part_fv": "part_voxels", "part_sv": "part_voxels"}

@@ -11,7 +11,6 @@ import torch
 from torch.nn import functional as F
 
 from bodynet_cli.body.conventions import DEPTH_BIN_M, DEPTH_BINS, NUM_VOXEL_PARTS, SEG_TO_VOXEL_PART
-from bodynet_cli.io.npz import pack_voxels
 
 
 def joints_visible(joints_hm: torch.Tensor, size: int) -> torch.Tensor:
@@ -97,12 +96,6 @@ def decode_segmentation(logits: torch.Tensor, size: int | None = None) -> torch.
     if size is not None and size != logits.shape[-1]:
         logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
     return logits.argmax(dim=1).to(torch.uint8)
-
-
-def voxels_to_packed(probs: torch.Tensor, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """probs: (R, R, R) ``[z, y, x]`` occupancy probabilities -> (voxels uint8 bit-packed, voxel_shape int32 (3,)),
-    the SPEC section 4 encoding of ``probs > threshold``."""
-    return pack_voxels((probs > threshold).cpu().numpy())
 
 
 def part_voxel_labels(logits: torch.Tensor) -> torch.Tensor:

@@ -124,7 +124,8 @@ def build_targets(batch: Batch, cfg: ModelConfig, stage: str, weights: dict[str,
     if "voxels" in weights or "fv" in weights:
         t.voxels = batch.voxels.float()
     if "fv" in weights or "part_fv" in weights:
-        # SPEC: the front-view target is the 2D silhouette, not the grid's own projection.
+        # As the paper (docs/architecture.md, losses): the front-view target is the 2D silhouette, not the
+        # grid's own projection.
         t.fv, part_fv = fv_targets_from_segmentation(batch.segmentation, cfg.voxel_res, cfg.num_seg)
         if "part_fv" in weights:
             t.part_fv = part_fv

@@ -1,4 +1,4 @@
-"""The training stages of SPEC section 2, as data.
+"""The training stages (docs/architecture.md), as data.
 
 Which sub-nets a stage trains and its loss weights live with the networks (``models.bodynet`` and
 ``models.losses``; a model trains those of them it has, with ``stage_loss_weights(stage, config)`` or

@@ -1,6 +1,6 @@
 """Small pictures of predictions: skeletons, segmentation overlays, voxel projections, shaded surfaces.
 
-Images are uint8 (H, W, 3) numpy arrays; grids are ``[z, y, x]`` (SPEC section 3), viewed by a
+Images are uint8 (H, W, 3) numpy arrays; grids are ``[z, y, x]`` (docs/formats.md), viewed by a
 camera looking along +z (nearer = smaller z), x to the right, y down.
 """
 
