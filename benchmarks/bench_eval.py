@@ -27,8 +27,8 @@ import numpy as np
 
 from bodynet_cli.io.npz import read_npz
 from bodynet_cli.io.sample import Sample, save_sample
-from bodynet_cli.metrics.evaluate import evaluate
 from bodynet_cli.metrics.iou import voxel_iou_packed
+from bodynet_cli.pipelines.evaluate import evaluate
 
 KEYS = ("voxels", "voxel_shape")
 

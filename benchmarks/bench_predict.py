@@ -29,9 +29,9 @@ from bodynet_cli.io.sample import Sample, load_sample, save_sample
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.config import get_config
 from bodynet_cli.models.targets import resize_labels
-from bodynet_cli.predict.crops import crop_pixels, letterbox_crop
-from bodynet_cli.predict.infer import Predictor
-from bodynet_cli.predict.run import PredictOptions, run_predict
+from bodynet_cli.pipelines.predict.crops import crop_pixels, letterbox_crop
+from bodynet_cli.pipelines.predict.infer import Predictor
+from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
 
 def make_photos(folder: Path, n: int, rng: np.random.Generator) -> None:

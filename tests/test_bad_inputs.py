@@ -20,8 +20,8 @@ from bodynet_cli.io.images import FILL_RGB, LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile, check_out_dir, discover_inputs, same_path, unreadable_reason
 from bodynet_cli.io.npz import npz_complete, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
-from bodynet_cli.predict import crops
-from bodynet_cli.predict.outputs import output_paths
+from bodynet_cli.pipelines.predict import crops
+from bodynet_cli.pipelines.predict.outputs import output_paths
 
 # ------------------------------------------------------------------------------------ --out and discovery
 

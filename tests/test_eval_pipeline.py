@@ -9,9 +9,9 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.npz import read_npz, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
-from bodynet_cli.metrics.evaluate import METRICS, align_segmentation, evaluate, pair_files, write_report
 from bodynet_cli.metrics.iou import segmentation_miou
 from bodynet_cli.metrics.joints import pckh
+from bodynet_cli.pipelines.evaluate import METRICS, align_segmentation, evaluate, pair_files, write_report
 
 
 def naive_iou(p, g):
@@ -168,7 +168,7 @@ def test_pred_on_gt_crops_maps_into_the_ground_truth_frame(tmp_path):
     """A prediction equal to the ground truth but made on the crop image scores perfectly once mapped."""
     from bodynet_cli.geometry.space import Crop
     from bodynet_cli.io.sample import Sample, save_sample
-    from bodynet_cli.metrics.evaluate import score_pair
+    from bodynet_cli.pipelines.evaluate import score_pair
 
     rng = np.random.default_rng(3)
     crop = Crop(40.0, -10.0, 200.0, 128)

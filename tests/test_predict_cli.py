@@ -171,8 +171,8 @@ def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
 
 def test_interrupt_leaves_only_complete_files(tmp_path, ckpt, rng, monkeypatch):
     """Ctrl-C during the second batch: the first batch's files are whole, nothing else exists."""
-    from bodynet_cli.predict import infer
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict import infer
+    from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
     src = tmp_path / "in"
     src.mkdir()
@@ -256,8 +256,8 @@ def test_torchrun_two_gloo_ranks_share_the_work(tmp_path, ckpt, rng):
 
 
 def test_progress_counts_every_image_once(tmp_path, ckpt, rng):
-    from bodynet_cli.predict.infer import Predictor
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict.infer import Predictor
+    from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
     for i in range(5):
         Image.fromarray(_photo(rng, 48, 64)).save(tmp_path / f"im{i}.png")

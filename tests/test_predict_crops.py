@@ -9,7 +9,7 @@ import pytest
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.images import FILL_RGB, LoadedImage
-from bodynet_cli.predict.crops import (
+from bodynet_cli.pipelines.predict.crops import (
     box_for,
     crop_pixels,
     letterbox_crop,

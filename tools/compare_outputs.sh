@@ -38,7 +38,7 @@ run_side() {  # $1: folder holding bodynet_cli; $2: where this side's outputs en
     > "$R/pred_examples.log" 2>&1 || echo "predict examples: exit $?" >> "$R/exits.txt"
   bn predict "$IN/images" --out "$R/pred" --crop full > "$R/pred.log" 2>&1 \
     || echo "predict: exit $?" >> "$R/exits.txt"
-  bn voxelize "$IN/labels/000000.npz" "$IN/labels/000001.npz" "$IN/labels/000002.npz" --res 32 --parts \
+  bn voxelize "$IN/labels/0000000.npz" "$IN/labels/0000001.npz" "$IN/labels/0000002.npz" --res 32 --parts \
     --out "$R/vox" > "$R/vox.log" 2>&1 || echo "voxelize: exit $?" >> "$R/exits.txt"
   bn fit-smpl "$R/pred" --out "$R/fits" --iters 15 --joint-iters 10 --points 400 > "$R/fits.log" 2>&1 \
     || echo "fit-smpl: exit $?" >> "$R/exits.txt"

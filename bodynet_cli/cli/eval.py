@@ -74,7 +74,7 @@ def eval_command(
 
     from bodynet_cli.errors import BodyNetError
     from bodynet_cli.io.inputs import check_out_dir
-    from bodynet_cli.metrics.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
+    from bodynet_cli.pipelines.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
 
     if plots and out is None:
         raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
@@ -116,7 +116,7 @@ def eval_command(
     if out is not None:
         paths = write_report(report, out)
         if plots:
-            from bodynet_cli.viz.eval_plots import write_eval_plots
+            from bodynet_cli.pipelines.evaluate_plots import write_eval_plots
 
             paths += write_eval_plots(report, out, worst)
         console.print(f"wrote {', '.join(str(p) for p in paths)}")

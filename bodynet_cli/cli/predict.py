@@ -19,7 +19,7 @@ from bodynet_cli.cli.common import (
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.predict.crops import DEFAULT_MARGIN
+from bodynet_cli.pipelines.predict.crops import DEFAULT_MARGIN
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "small"
 
@@ -130,11 +130,11 @@ def predict(
     from bodynet_cli.io.images import discover_images
     from bodynet_cli.io.inputs import check_out_dir
     from bodynet_cli.models.checkpoint import load_checkpoint
-    from bodynet_cli.predict import distributed
-    from bodynet_cli.predict.crops import read_boxes
-    from bodynet_cli.predict.infer import Predictor
-    from bodynet_cli.predict.outputs import split_collisions, write_failures_csv, write_joints_json
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict import distributed
+    from bodynet_cli.pipelines.predict.crops import read_boxes
+    from bodynet_cli.pipelines.predict.infer import Predictor
+    from bodynet_cli.pipelines.predict.outputs import split_collisions, write_failures_csv, write_joints_json
+    from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
     if boxes is not None and crop == CropMode.full:
         raise BodyNetError("--boxes and --crop full exclude each other; pick one")

@@ -30,7 +30,7 @@ def synth(
     Same seed, same files; reruns skip finished samples."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from bodynet_cli.data.synth.writer import write_dataset
+    from bodynet_cli.pipelines.synth import write_dataset
 
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not is_tty()) as progress:

@@ -34,9 +34,9 @@ from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
 from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses, stage_loss_weights
-from bodynet_cli.train.sampler import StepBatchSampler, steps_per_epoch
-from bodynet_cli.train.stages import StageSpec, previous_stage
-from bodynet_cli.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
+from bodynet_cli.pipelines.train.sampler import StepBatchSampler, steps_per_epoch
+from bodynet_cli.pipelines.train.stages import StageSpec, previous_stage
+from bodynet_cli.pipelines.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
@@ -353,7 +353,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     if resume is not None and resume.state.loss_weights is not None:
         weights = resume.state.loss_weights
     elif opts.balanced:
-        from bodynet_cli.train.balance import measure_balanced_weights
+        from bodynet_cli.pipelines.train.balance import measure_balanced_weights
 
         weights = measure_balanced_weights(
             model, train_set, list(stage_loss_weights(spec.name, cfg)),
@@ -460,7 +460,7 @@ def publish_final(result: StageResult, opts: TrainOptions, ctx: DistContext, sta
     """Copy the last finished stage's model into ``RUN_DIR/final`` (atomically swapped in). The weights are
     copied byte for byte (re-saving would not give the same bytes: safetensors orders its metadata freely)."""
     from bodynet_cli.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
-    from bodynet_cli.train.state import commit_dir, swap_in
+    from bodynet_cli.pipelines.train.state import commit_dir, swap_in
 
     final = opts.out_dir / "final"
     if ctx.is_main:
