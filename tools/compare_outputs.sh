@@ -11,7 +11,8 @@
 # compared byte for byte. Inputs: `synth --n 8 --config small --seed 5` made by each side (compared
 # too), the reference side's synth data then serve as the one input set for predict (--crop full on
 # the synth images; examples/images with --viz --mesh obj --people all), voxelize (3 label meshes,
-# --parts), fit-smpl (the synth predictions, few iterations) and eval (--fits --plots).
+# --parts), fit-smpl (the synth predictions and the ground truth, few iterations), voxelize again (the
+# fitted bodies) and eval (--fits --plots; the voxelized labels against the labels).
 # Exit 0 when every file is identical (tools/compare_npz.py explains NPZ differences).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,12 +39,20 @@ run_side() {  # $1: folder holding bodynet_cli; $2: where this side's outputs en
     > "$R/pred_examples.log" 2>&1 || echo "predict examples: exit $?" >> "$R/exits.txt"
   bn predict "$IN/images" --out "$R/pred" --crop full > "$R/pred.log" 2>&1 \
     || echo "predict: exit $?" >> "$R/exits.txt"
-  bn voxelize "$IN/labels/0000000.npz" "$IN/labels/0000001.npz" "$IN/labels/0000002.npz" --res 32 --parts \
+  bn voxelize "$IN/labels/0000000.npz" "$IN/labels/0000001.npz" "$IN/labels/0000002.npz" --res 64 --parts \
     --out "$R/vox" > "$R/vox.log" 2>&1 || echo "voxelize: exit $?" >> "$R/exits.txt"
   bn fit-smpl "$R/pred" --out "$R/fits" --iters 15 --joint-iters 10 --points 400 > "$R/fits.log" 2>&1 \
     || echo "fit-smpl: exit $?" >> "$R/exits.txt"
   bn eval "$R/pred" --gt "$IN/labels" --fits "$R/fits" --pred-on-gt-crops --out "$R/report" --plots \
     > "$R/eval.log" 2>&1 || echo "eval: exit $?" >> "$R/exits.txt"
+  # Camera paths: fits of the ground truth (camera metres), grids voxelized from those fitted bodies
+  # (body parameters, fit mode), and eval of the voxelized labels (part voxels, surface error).
+  bn fit-smpl "$IN/labels" --out "$R/fits_gt" --iters 15 --joint-iters 10 --points 400 > "$R/fits_gt.log" 2>&1 \
+    || echo "fit-smpl gt: exit $?" >> "$R/exits.txt"
+  bn voxelize "$R/fits_gt" --res 24 --out "$R/vox_fits" > "$R/vox_fits.log" 2>&1 \
+    || echo "voxelize fits: exit $?" >> "$R/exits.txt"
+  bn eval "$R/vox" --gt "$IN/labels" --fits "$R/fits_gt" --out "$R/report_vox" > "$R/eval_vox.log" 2>&1 \
+    || echo "eval vox: exit $?" >> "$R/exits.txt"
   mv "$R" "$dest"
 }
 

@@ -15,7 +15,7 @@ import numpy as np
 from bodynet_cli.body.conventions import PELVIS, SKELETON_EDGES
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.isosurface import isosurface
-from bodynet_cli.geometry.space import Camera, Crop, grid_to_camera, voxel_size_m
+from bodynet_cli.geometry.space import Camera, Crop, grid_to_camera, unproject, voxel_size_m
 from bodynet_cli.io.sample import Sample
 
 
@@ -88,8 +88,7 @@ def target_from_sample(
     if sample.camera is not None:
         cam = Camera.from_array(sample.camera)
         points = grid_to_camera(pts, cam, crop, res)
-        Z = cam.z0 + j3[:, 2]
-        joints = np.stack([(j3[:, 0] - cam.cx) * Z / cam.f, (j3[:, 1] - cam.cy) * Z / cam.f, Z], axis=1)
+        joints = unproject(j3[:, :2], cam.z0 + j3[:, 2], cam)
         return FitTarget(points.astype(np.float32), joints.astype(np.float32), "camera",
                          voxel_size_m(cam, crop, res))
     k = res / crop.side

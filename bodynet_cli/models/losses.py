@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.geometry.space import front_view, side_view
 from bodynet_cli.models.bodynet import BodyNetOutput, trainable_subnets
 
 # Unnormalised multi-task weights per training stage. 'end2end' and 'voxels_proj' are the paper's
@@ -77,18 +78,6 @@ def voxel_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def part_voxel_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Part-voxel loss. logits: (B, S, 7, R, R, R); labels: (B, R, R, R) int64 in 0..6 -> (S,) mean CE."""
     return segmentation_ce(logits, labels)
-
-
-def front_view(grid: torch.Tensor) -> torch.Tensor:
-    """Front-view projection: max over depth z. grid: (..., R, R, R) ``[z, y, x]`` -> (..., R, R) ``[y, x]``,
-    the silhouette in image layout."""
-    return grid.amax(dim=-3)
-
-
-def side_view(grid: torch.Tensor) -> torch.Tensor:
-    """Side-view projection: max over x. grid: (..., R, R, R) ``[z, y, x]`` -> (..., R, R) ``[y, z]`` (rows are
-    image rows, columns depth from the camera)."""
-    return grid.amax(dim=-1).transpose(-1, -2)
 
 
 def part_front_view(grid: torch.Tensor) -> torch.Tensor:

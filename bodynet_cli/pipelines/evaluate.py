@@ -22,11 +22,11 @@ import numpy as np
 
 from bodynet_cli.body.conventions import JOINT_NAMES, NUM_SEG, NUM_VOXEL_PARTS, SEG_CLASSES, VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.geometry.space import Crop
+from bodynet_cli.geometry.space import Crop, crop_pixel_centres, joints3d_to_camera
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 from bodynet_cli.io.sample import Sample, sample_from_arrays
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
-from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, joints3d_to_camera, pckh_correct
+from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
 
 METRICS = ("voxel_iou", "part_voxel_iou", "segmentation_miou", "pckh", "joint3d_error_mm", "surface_error_mm")
@@ -128,12 +128,7 @@ def align_segmentation(seg: np.ndarray, src_crop: Crop | None, dst_crop: Crop | 
     the same crop (a plain nearest-neighbour resize).
     """
     h, w = seg.shape
-    oh, ow = out_shape
-    u = (np.arange(ow) + 0.5) / ow  # target pixel centres as fractions of the target crop
-    v = (np.arange(oh) + 0.5) / oh
-    if src_crop is not None and dst_crop is not None:
-        u = (dst_crop.x0 + u * dst_crop.side - src_crop.x0) / src_crop.side
-        v = (dst_crop.y0 + v * dst_crop.side - src_crop.y0) / src_crop.side
+    u, v = crop_pixel_centres(out_shape, dst_crop, src_crop)
     cols, rows = np.floor(u * w).astype(np.int64), np.floor(v * h).astype(np.int64)
     ok = (rows[:, None] >= 0) & (rows[:, None] < h) & (cols[None] >= 0) & (cols[None] < w)
     out = seg[np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None]]
@@ -167,7 +162,6 @@ def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
         raise BodyNetError(f"{gt_path}: no 'crop', so predictions cannot be mapped into its frame; "
                            "drop --pred-on-gt-crops")
     gc = Crop.from_array(g.crop)
-    k = gc.side / gc.size
     if p.joints2d is not None:
         p.joints2d = gc.crop_to_image(p.joints2d.astype(np.float64)).astype(np.float32)
     if p.joints3d is not None:
@@ -175,9 +169,7 @@ def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
         j[:, :2] = gc.crop_to_image(j[:, :2])
         p.joints3d = j.astype(np.float32)
     if p.crop is not None:
-        c = p.crop.astype(np.float64).copy()
-        c[:3] = [gc.x0 + c[0] * k, gc.y0 + c[1] * k, c[2] * k]
-        p.crop = c.astype(np.float32)
+        p.crop = gc.compose(p.crop).astype(np.float32)
     return p
 
 

@@ -132,9 +132,9 @@ def worst_cases_image(pairs: list[tuple[str, str, Path, Path]], tile: int = 128)
     Each row: the input crop with the predicted joints2d, then the front (camera) and side
     silhouettes of the predicted and ground-truth voxels, then both segmentations.
     """
-    from bodynet_cli.geometry.space import Crop
+    from bodynet_cli.geometry.space import Crop, front_view, side_view
     from bodynet_cli.io.sample import load_sample
-    from bodynet_cli.viz.draw import SEG_COLORS, draw_skeleton, front_projection, side_projection
+    from bodynet_cli.viz.draw import SEG_COLORS, draw_skeleton
 
     def seg_rgb(seg):
         return None if seg is None else SEG_COLORS[np.clip(seg, 0, len(SEG_COLORS) - 1)]
@@ -147,10 +147,10 @@ def worst_cases_image(pairs: list[tuple[str, str, Path, Path]], tile: int = 128)
             rgb = draw_skeleton(rgb, Crop.from_array(p.crop).image_to_crop(p.joints2d.astype(np.float64), tile))
         rows.append((caption, [
             ("input", rgb),
-            ("pred front", None if p.voxels is None else front_projection(p.voxels)),
-            ("gt front", None if g.voxels is None else front_projection(g.voxels)),
-            ("pred side", None if p.voxels is None else side_projection(p.voxels)),
-            ("gt side", None if g.voxels is None else side_projection(g.voxels)),
+            ("pred front", None if p.voxels is None else front_view(p.voxels.astype(bool))),
+            ("gt front", None if g.voxels is None else front_view(g.voxels.astype(bool))),
+            ("pred side", None if p.voxels is None else side_view(p.voxels.astype(bool))),
+            ("gt side", None if g.voxels is None else side_view(g.voxels.astype(bool))),
             ("pred segm", seg_rgb(p.segmentation)),
             ("gt segm", seg_rgb(g.segmentation)),
         ]))  # fmt: skip

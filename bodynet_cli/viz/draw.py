@@ -58,16 +58,6 @@ def overlay_segmentation(rgb: np.ndarray, segmentation: np.ndarray, alpha: float
     return (rgb.astype(np.float32) * (1 - a) + colors * a + 0.5).astype(np.uint8)
 
 
-def front_projection(voxels: np.ndarray) -> np.ndarray:
-    """Silhouette seen by the camera: bool (R, R) as (y, x), max over depth z (the paper's FV)."""
-    return np.asarray(voxels).astype(bool).any(axis=0)
-
-
-def side_projection(voxels: np.ndarray) -> np.ndarray:
-    """Silhouette seen from the side: bool (R, R) as (y, z), max over x (the paper's SV); depth grows rightwards."""
-    return np.asarray(voxels).astype(bool).any(axis=2).T
-
-
 def first_crossing_depth(volume: np.ndarray, level: float = 0.5) -> np.ndarray:
     """Depth (continuous z) where a ray along +z through each (y, x) voxel centre first reaches ``level``.
 

@@ -182,8 +182,9 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
     """The stage's validation metrics over ``dataset`` (sharded over processes), with ``eval``'s functions:
     PCKh@0.5, segmentation mIoU, 3D joint error (mm), voxel IoU, part-voxel IoU (those the stage's
     outputs allow), and the stage's loss. Returns {name: mean over samples, 'n': samples}."""
+    from bodynet_cli.geometry.space import crops_to_image, joints3d_to_camera
     from bodynet_cli.metrics.iou import part_voxel_iou, segmentation_miou, voxel_iou
-    from bodynet_cli.metrics.joints import joint3d_error_mm, joints3d_to_camera, pckh
+    from bodynet_cli.metrics.joints import joint3d_error_mm, pckh
     from bodynet_cli.models.targets import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
 
     n = len(dataset) if opts.val_samples <= 0 else min(opts.val_samples, len(dataset))
@@ -201,17 +202,16 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         out, losses = forward_losses(model, batch, spec, cfg, opts, weights)
         add("loss", [float(losses.total)] * len(batch))
         crop = batch.crop.double()
-        scale = (crop[:, 2] / h)[:, None, None]
         if out.heatmaps is not None:
             joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
-            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(),
+            add("pckh", pckh(crops_to_image(joints_hm, crop, h).cpu().numpy(),
                              batch.joints2d.double().cpu().numpy()))  # fmt: skip
         if out.segm_logits is not None:
             seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
             add("segmentation_miou", segmentation_miou(seg.cpu().numpy(), batch.segmentation.cpu().numpy()))
         if out.volumes is not None:
             xy, depth = decode_volume(out.volumes[:, -1].double(), cfg.depth_bins)
-            pred3d = torch.cat([xy * scale + crop[:, None, :2], depth[..., None]], dim=-1).cpu().numpy()
+            pred3d = torch.cat([crops_to_image(xy, crop, h), depth[..., None]], dim=-1).cpu().numpy()
             cam = batch.camera.double().cpu().numpy()
             gt3d = joints3d_to_camera(batch.joints3d.double().cpu().numpy(), cam)
             add("joint3d_error_mm", joint3d_error_mm(joints3d_to_camera(pred3d, cam), gt3d))
