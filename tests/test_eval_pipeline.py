@@ -111,7 +111,7 @@ def test_malformed_and_mismatched_inputs_name_file_and_key(tmp_path, rng):
     write_npz(tmp_path / "gt" / "labels.npz", **z)
     (tmp_path / "pred" / "trunc.npz").write_bytes((tmp_path / "pred" / "good.npz").read_bytes()[:100])
     report = evaluate(tmp_path / "pred", tmp_path / "gt")
-    errors = dict(report.failures)
+    errors = {f.item: f.reason for f in report.failures}
     assert set(errors) == {"res.npz", "labels.npz", "trunc.npz"}
     want = f"pred/res.npz: key 'voxel_shape' is (8, 8, 8) but {tmp_path}/gt/res.npz has ({R}, {R}, {R})"
     assert want in errors["res.npz"]

@@ -13,7 +13,7 @@
 # the synth images; examples/images with --viz --mesh obj --people all), voxelize (3 label meshes,
 # --parts), fit-smpl (the synth predictions and the ground truth, few iterations), voxelize again (the
 # fitted bodies) and eval (--fits --plots; the voxelized labels against the labels).
-# Exit 0 when every file is identical (tools/compare_npz.py explains NPZ differences).
+# Exit 0 when every file is identical (tools/compare_trees.py explains NPZ differences).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REF=${1:-a80a23b}
@@ -29,7 +29,11 @@ run_side() {  # $1: folder holding bodynet_cli; $2: where this side's outputs en
   local code=$1 dest=$2 R="$WORK/run"
   rm -rf "$R"
   mkdir -p "$R"
-  bn() { PYTHONPATH="$code" "$PY" -m bodynet_cli "$@"; }
+  # Run from $WORK: `python -m` puts the current folder first on sys.path, so running from a checkout
+  # would import that checkout's bodynet_cli whatever PYTHONPATH says.
+  bn() { (cd "$WORK" && PYTHONPATH="$code" "$PY" -m bodynet_cli "$@"); }
+  (cd "$WORK" && PYTHONPATH="$code" "$PY" -c "import bodynet_cli; print(bodynet_cli.__file__)") \
+    > "$dest.imports"  # which copy this side ran, outside the compared folder
   bn synth --n 8 --config small --seed 5 --out "$R/synth" > "$R/synth.log" 2>&1
   if [ ! -d "$WORK/inputs" ]; then  # the reference side's data are the inputs of both sides
     cp -r "$R/synth" "$WORK/inputs"
@@ -58,4 +62,4 @@ run_side() {  # $1: folder holding bodynet_cli; $2: where this side's outputs en
 
 run_side "$WORK/ref" "$WORK/before"
 run_side "$ROOT" "$WORK/after"
-"$PY" "$ROOT/tools/compare_npz.py" "$WORK/before" "$WORK/after"
+"$PY" "$ROOT/tools/compare_trees.py" "$WORK/before" "$WORK/after"

@@ -70,10 +70,10 @@ def eval_command(
     """
     from rich.console import Console
     from rich.table import Table
-    from tqdm import tqdm
 
     from bodynet_cli.errors import BodyNetError
     from bodynet_cli.io.inputs import check_out_dir
+    from bodynet_cli.pipelines.batch import progress_bar
     from bodynet_cli.pipelines.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
 
     if plots and out is None:
@@ -86,8 +86,9 @@ def eval_command(
     _list(f"pairs have no fitted body in {fits}", pairing.fits_missing, out)
     _list(f"fitted bodies in {fits} have no pair", pairing.fits_only, out)
 
-    with tqdm(total=len(pairing.names), unit="pair", desc="eval", disable=not is_tty()) as bar:
-        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: bar.update(1),
+    with progress_bar("eval", console=console, enabled=is_tty()) as progress:
+        task = progress.add_task("eval", total=len(pairing.names))
+        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: progress.advance(task),
                           pred_on_gt_crops=pred_on_gt_crops)
 
     for note, count in sorted(report.notes().items()):

@@ -161,7 +161,7 @@ def predict(
     if not items:
         raise BodyNetError(f"no image files found in {' '.join(inputs)}")
     n_images = len(items)
-    items, failures = split_collisions(items)
+    items, failures = split_collisions(items, out)
     ranks = init_distributed(dev)
     dev = local_device(dev, ranks)  # each torchrun process takes the GPU of its LOCAL_RANK
     loaded = load_checkpoint(_checkpoint_dir(checkpoint), dev)
@@ -177,10 +177,12 @@ def predict(
     out.mkdir(parents=True, exist_ok=True)
     mine = distributed.shard(items, ranks)
     show = ranks.is_main and is_tty()
-    from tqdm import tqdm
+    from bodynet_cli.pipelines.batch import progress_bar
 
-    with tqdm(total=len(mine), unit="img", desc="predict", disable=not show) as bar:
-        report = run_predict(mine, predictor, opts, meta, on_progress=bar.update, front_end=front_end)
+    with progress_bar("predict", console=console, enabled=show) as progress:
+        task = progress.add_task("predict", total=len(mine))
+        report = run_predict(mine, predictor, opts, meta, on_progress=lambda n: progress.advance(task, n),
+                             front_end=front_end)  # fmt: skip
     interrupted = distributed.any_rank(report.interrupted, ranks)
     failures = failures + distributed.gather_lists(report.failures, ranks)
     warnings = distributed.gather_lists(report.warnings, ranks)

@@ -28,6 +28,7 @@ from bodynet_cli.io.sample import Sample, sample_from_arrays
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
 from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
+from bodynet_cli.pipelines.batch import Failure
 
 METRICS = ("voxel_iou", "part_voxel_iou", "segmentation_miou", "pckh", "joint3d_error_mm", "surface_error_mm")
 UNITS = {"voxel_iou": "", "part_voxel_iou": "", "segmentation_miou": "", "pckh": "",
@@ -423,9 +424,9 @@ class EvalReport:
     dirs: dict[str, str | None]
 
     @property
-    def failures(self) -> list[tuple[str, str]]:
-        """(pair name, message) for every malformed or mismatched input."""
-        return [(s.name, e) for s in self.samples for e in s.errors]
+    def failures(self) -> list[Failure]:
+        """One per malformed or mismatched input: the pair's name and the message."""
+        return [Failure(s.name, e) for s in self.samples for e in s.errors]
 
     def notes(self) -> dict[str, int]:
         """How many pairs needed each kind of adjustment (resizing, warping, borrowed camera)."""
@@ -438,7 +439,7 @@ class EvalReport:
             "prediction_only": self.pairing.pred_only, "ground_truth_only": self.pairing.gt_only,
             "fits_missing": self.pairing.fits_missing, "fits_only": self.pairing.fits_only,
         }  # fmt: skip
-        d["failures"] = [{"sample": n, "error": e} for n, e in self.failures]
+        d["failures"] = [{"sample": f.item, "error": f.reason} for f in self.failures]
         d["skipped"] = [{"sample": s.name, "metric": k.metric, "file": k.path, "reason": k.why}
                         for s in self.samples for k in s.skips]
         d["notes"] = self.notes()

@@ -22,6 +22,7 @@ from bodynet_cli import __version__
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import check_out_dir
 from bodynet_cli.io.npz import atomic_write_bytes, decode_meta, read_npz
+from bodynet_cli.pipelines.batch import Failure
 
 SPLITS = (("train", 90), ("val", 95), ("test", 100))  # cumulative percentages
 PNG_COMPRESS_LEVEL = 1  # fast: the images are noisy, higher levels save little and cost much
@@ -49,13 +50,13 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 @dataclass
 class SynthReport:
-    """What a ``write_dataset`` run did. failures: (sample name, reason) pairs."""
+    """What a ``write_dataset`` run did. failures: one per failed sample (its label file)."""
 
     out: Path
     n: int
     written: int = 0
     skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 # One generator per worker process, built by ``_init_worker``.
@@ -220,7 +221,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
                 report.written += 1
             else:
                 failed.append(i)
-                report.failures.append((str(out / "labels" / f"{sample_name(i)}.npz"), err))
+                report.failures.append(Failure(str(out / "labels" / f"{sample_name(i)}.npz"), err))
         if on_progress:
             on_progress(len(results))
 

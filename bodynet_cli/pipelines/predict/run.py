@@ -23,6 +23,7 @@ from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.images import LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.sample import Sample, save_sample
+from bodynet_cli.pipelines.batch import Failure
 from bodynet_cli.pipelines.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
 from bodynet_cli.pipelines.predict.infer import CropProxies, Prediction, Predictor
 from bodynet_cli.pipelines.predict.outputs import OutputPaths, output_paths, person_item, write_mesh, write_png
@@ -72,13 +73,13 @@ class PredictOptions:
 @dataclass
 class RunReport:
     """done: images written now; people: outputs written now (one per person); skipped: images already
-    complete (``--skip-existing``); failures: (image, reason); warnings: (image, warning) for images
+    complete (``--skip-existing``); failures: one per failed image; warnings: (image, warning) for images
     written with a caveat (also in their ``meta``)."""
 
     done: int = 0
     people: int = 0
     skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
 
@@ -295,7 +296,7 @@ def run_predict(
     writes: deque[tuple[InputFile, Future]] = deque()
 
     def fail(item: InputFile, e: BaseException) -> None:
-        report.failures.append((str(item.path), _reason(e, item)))
+        report.failures.append(Failure(str(item.path), _reason(e, item)))
         advance(1)
 
     def collect(block_until: int) -> None:

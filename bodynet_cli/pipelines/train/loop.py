@@ -447,13 +447,11 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
 
 def _progress(enabled: bool):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}"), TextColumn("{task.fields[rate]:.1f} samples/s"),
-        TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled, transient=False,
-    )  # fmt: skip
+    from bodynet_cli.pipelines.batch import progress_bar
+
+    return progress_bar("[bold]{task.description}", console=Console(stderr=True), enabled=enabled,
+                        fields=("loss {task.fields[loss]:.4g}", "{task.fields[rate]:.1f} samples/s"))
 
 
 def publish_final(result: StageResult, opts: TrainOptions, ctx: DistContext, stages_done: list[str]) -> Path:
