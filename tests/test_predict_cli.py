@@ -159,9 +159,9 @@ def test_outputs_map_back_to_original_pixels(tmp_path, ckpt, rng):
 
 
 def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
-    from bodynet_cli.cli import predict as predict_cmd
+    from bodynet_cli.models import checkpoint
 
-    monkeypatch.setattr(predict_cmd, "DEFAULT_CHECKPOINT", tmp_path / "nothing")
+    monkeypatch.setattr(checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "nothing")
     result, text = _run(EXAMPLES, "--out", tmp_path / "o")
     assert result.exit_code == 2, text
     assert "no default checkpoint" in text and "--checkpoint" in text

@@ -18,8 +18,6 @@ from bodynet_cli.cli.common import (
     is_tty,
     user_errors,
 )
-from bodynet_cli.errors import BodyNetError
-from bodynet_cli.io.inputs import check_out_dir
 
 
 @user_errors
@@ -57,26 +55,14 @@ def fit_smpl(
     """
     import torch
 
-    from bodynet_cli.body.load import load_body_model
-    from bodynet_cli.body.model import BodyModel
     from bodynet_cli.cli.common import resolve_device
-    from bodynet_cli.pipelines.batch import collect, progress_bar
-    from bodynet_cli.pipelines.fit_smpl import FitSmplOptions, run_fit_smpl
+    from bodynet_cli.pipelines.fit_smpl import FitSmplOptions, fit_smpl_files
 
     dev = resolve_device(device)
     if dev.type == "cpu":
         torch.set_num_threads(threads)
-    check_out_dir(out)
-    items = collect(inputs, (".npz",), out)
-    if not items:
-        raise BodyNetError(f"no .npz files found in {', '.join(map(str, inputs))}")
-    data = load_body_model(body_model)
-    model = BodyModel(data).to(dev)
     opts = FitSmplOptions(batch_size=batch_size, iters=iters, joint_iters=joint_iters, points=points, flip=flip,
                           seed=seed, device=dev)  # fmt: skip
-    with progress_bar("fit-smpl", console=console, enabled=is_tty(), fields=("{task.description}",)) as progress:
-        task = progress.add_task("", total=len(items))
-        report = run_fit_smpl(items, out, data, model, opts, on_progress=lambda n: progress.advance(task, n),
-                              on_status=lambda text: progress.update(task, description=text))  # fmt: skip
-    console.print(f"{report.done} of {len(items)} inputs fitted -> {out}")
-    finish_batch(report.failures, len(items), "inputs")
+    n_items, report = fit_smpl_files(inputs, out, body_model, opts, console=console, show_progress=is_tty())
+    console.print(f"{report.done} of {n_items} inputs fitted -> {out}")
+    finish_batch(report.failures, n_items, "inputs")

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bodynet_cli.body.load import ENV_VAR
 from bodynet_cli.cli.common import (
     BodyModelOpt,
     DeviceOpt,
     OutDir,
     ResOpt,
     console,
-    escape,
     finish_batch,
     is_tty,
     user_errors,
 )
-from bodynet_cli.errors import BodyNetError
 
 
 @user_errors
@@ -57,25 +53,10 @@ def voxelize(
     skipped (exit code 3).
     """
     from bodynet_cli.cli.common import resolve_device
-    from bodynet_cli.io.inputs import check_out_dir
-    from bodynet_cli.pipelines.batch import collect, progress_bar
-    from bodynet_cli.pipelines.voxelize import SUFFIXES, ModelCache, VoxelizeOptions, run_voxelize
+    from bodynet_cli.pipelines.voxelize import VoxelizeOptions, voxelize_files
 
     dev = resolve_device(device)
-    check_out_dir(out)
-    items = collect(inputs, SUFFIXES, out)
-    if not items:
-        raise BodyNetError(f"no {', '.join(SUFFIXES)} files found in {', '.join(map(str, inputs))}")
-    models = ModelCache(body_model)
-    if body_model is not None or os.environ.get(ENV_VAR) or parts:
-        models.get()  # a body model the user chose is checked now: a bad one is an option error (exit 2)
     opts = VoxelizeOptions(res=res, parts=parts, conservative=conservative, margin=margin, device=dev)
-    with progress_bar("voxelize", console=console, enabled=is_tty()) as progress:
-        task = progress.add_task("voxelize", total=len(items))
-        report = run_voxelize(
-            items, out, opts, models,
-            warn=lambda message: progress.console.print(f"[yellow]warning:[/yellow] {escape(message)}"),
-            on_progress=lambda n: progress.advance(task, n),
-        )  # fmt: skip
-    console.print(f"{report.done} of {len(items)} inputs voxelized at {res}³ -> {out}")
-    finish_batch(report.failures, len(items), "inputs")
+    n_items, report = voxelize_files(inputs, out, body_model, opts, console=console, show_progress=is_tty())
+    console.print(f"{report.done} of {n_items} inputs voxelized at {res}³ -> {out}")
+    finish_batch(report.failures, n_items, "inputs")

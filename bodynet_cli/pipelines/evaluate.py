@@ -490,3 +490,33 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
     atomic_write_bytes(paths[0], (json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n").encode())
     atomic_write_bytes(paths[1], per_sample_csv(report.samples).encode())
     return paths
+
+
+def evaluate_folders(pred_dir: Path, gt_dir: Path, fits_dir: Path | None, out: Path | None, *, threshold: float,
+                     workers: int | None, pred_on_gt_crops: bool, plots: bool, worst: int,
+                     on_pairing: Callable[[Pairing], None], console, show_progress: bool,
+                     ) -> tuple[EvalReport, list[Path]]:  # fmt: skip
+    """The ``eval`` pipeline as one call: pair the folders (``on_pairing`` sees the pairing before scoring),
+    score every pair (progress on ``console`` when ``show_progress``), and with ``out`` write the report
+    (and with ``plots`` the pictures). Returns the report and the files written."""
+    from bodynet_cli.io.inputs import check_out_dir
+    from bodynet_cli.pipelines.batch import progress_bar
+
+    if plots and out is None:
+        raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
+    if out is not None:
+        check_out_dir(out)
+    pairing = pair_files(pred_dir, gt_dir, fits_dir)
+    on_pairing(pairing)
+    with progress_bar("eval", console=console, enabled=show_progress) as progress:
+        task = progress.add_task("eval", total=len(pairing.names))
+        report = evaluate(pred_dir, gt_dir, fits_dir, threshold, workers, pairing,
+                          progress=lambda: progress.advance(task), pred_on_gt_crops=pred_on_gt_crops)  # fmt: skip
+    paths: list[Path] = []
+    if out is not None:
+        paths = write_report(report, out)
+        if plots:
+            from bodynet_cli.pipelines.evaluate_plots import write_eval_plots
+
+            paths += write_eval_plots(report, out, worst)
+    return report, paths

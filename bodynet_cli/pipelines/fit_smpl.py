@@ -86,3 +86,25 @@ def run_fit_smpl(items: list[tuple[Path, Path]], out: Path, data, model, opts: F
             report.done += 1
         on_progress(len(ready))
     return report
+
+
+def fit_smpl_files(inputs: list[Path], out: Path, body_model: Path | None, opts: FitSmplOptions, *, console,
+                   show_progress: bool) -> tuple[int, BatchReport]:  # fmt: skip
+    """The ``fit-smpl`` pipeline as one call: find the inputs, load the body model (``body_model``, else the
+    default), fit every input into ``out``. Progress goes to ``console``. Returns (inputs found, report)."""
+    from bodynet_cli.body.load import load_body_model
+    from bodynet_cli.body.model import BodyModel
+    from bodynet_cli.io.inputs import check_out_dir
+    from bodynet_cli.pipelines.batch import collect, progress_bar
+
+    check_out_dir(out)
+    items = collect(inputs, (".npz",), out)
+    if not items:
+        raise BodyNetError(f"no .npz files found in {', '.join(map(str, inputs))}")
+    data = load_body_model(body_model)
+    model = BodyModel(data).to(opts.device)
+    with progress_bar("fit-smpl", console=console, enabled=show_progress, fields=("{task.description}",)) as progress:
+        task = progress.add_task("", total=len(items))
+        report = run_fit_smpl(items, out, data, model, opts, on_progress=lambda n: progress.advance(task, n),
+                              on_status=lambda text: progress.update(task, description=text))  # fmt: skip
+    return len(items), report

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.markup import escape
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
@@ -219,3 +220,31 @@ def run_voxelize(items: list[tuple[Path, Path]], out: Path, opts: VoxelizeOption
             report.failures.append(failure(src, e))
         on_progress(1)
     return report
+
+
+def voxelize_files(inputs: list[Path], out: Path, body_model: Path | None, opts: VoxelizeOptions, *, console,
+                   show_progress: bool) -> tuple[int, BatchReport]:  # fmt: skip
+    """The ``voxelize`` pipeline as one call: find the inputs, check a body model the user chose (``body_model``
+    or ``$BODYNET_BODY_MODEL``; always with ``opts.parts``) before any work, voxelize every input into ``out``.
+    Warnings and progress go to ``console``. Returns (inputs found, report)."""
+    import os
+
+    from bodynet_cli.body.load import ENV_VAR
+    from bodynet_cli.io.inputs import check_out_dir
+    from bodynet_cli.pipelines.batch import collect, progress_bar
+
+    check_out_dir(out)
+    items = collect(inputs, SUFFIXES, out)
+    if not items:
+        raise BodyNetError(f"no {', '.join(SUFFIXES)} files found in {', '.join(map(str, inputs))}")
+    models = ModelCache(body_model)
+    if body_model is not None or os.environ.get(ENV_VAR) or opts.parts:
+        models.get()  # a body model the user chose is checked now: a bad one is an option error (exit 2)
+    with progress_bar("voxelize", console=console, enabled=show_progress) as progress:
+        task = progress.add_task("voxelize", total=len(items))
+        report = run_voxelize(
+            items, out, opts, models,
+            warn=lambda message: progress.console.print(f"[yellow]warning:[/yellow] {escape(message)}"),
+            on_progress=lambda n: progress.advance(task, n),
+        )  # fmt: skip
+    return len(items), report
