@@ -39,6 +39,7 @@ def main() -> None:
     from bodynet_cli.distributed import DistContext
     from bodynet_cli.models.bodynet import BodyNet
     from bodynet_cli.models.config import get_config
+    from bodynet_cli.models.stages import parse_stages
     from bodynet_cli.pipelines.train.loop import (
         TrainOptions,
         _stage_config,
@@ -47,7 +48,6 @@ def main() -> None:
         train_stage,
     )
     from bodynet_cli.pipelines.train.sampler import StepBatchSampler
-    from bodynet_cli.pipelines.train.stages import parse_stages
 
     cfg = get_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))

@@ -8,7 +8,8 @@ import torch
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import front_view, side_view
 from bodynet_cli.models import losses as L
-from bodynet_cli.models.bodynet import STAGES, BodyNetOutput
+from bodynet_cli.models.bodynet import BodyNetOutput
+from bodynet_cli.models.stages import STAGES
 
 B, S, R = 2, 2, 3
 DT = torch.float64

@@ -11,13 +11,14 @@ import torch
 from train_fixture import TINY, make_dataset
 
 from bodynet_cli.data.dataset import SynthDataset, collate
+from bodynet_cli.data.proxies import ProxyCorruption
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.checkpoint import load_checkpoint
+from bodynet_cli.models.stages import STAGE_TABLE
 from bodynet_cli.pipelines.train import loop
 from bodynet_cli.pipelines.train.balance import balanced_weights, term_gradient_norms
 from bodynet_cli.pipelines.train.loop import TrainOptions, forward_losses, train_stage
-from bodynet_cli.pipelines.train.stages import STAGE_TABLE
 
 CTX = DistContext()
 PROXY_TINY = TINY.replace(name="tiny_proxy", pose2d_inputs=(), segm_inputs=("joints", "mask"),
@@ -76,7 +77,7 @@ def test_balanced_weights_are_logged_stored_and_kept_on_resume(data, tmp_path, m
     weights = ck.info["loss_weights"]
     assert set(weights) == {"segm", "pose3d", "voxels", "fv", "sv"} and sum(weights.values()) == pytest.approx(1)
     assert weights != pytest.approx({k: v for k, v in loop.stage_loss_weights("end2end", PROXY_TINY).items()})
-    assert ck.info["proxy_corruption"]["drop_prob"] == 0.1
+    assert ck.info["proxy_corruption"]["drop_prob"] == ProxyCorruption().drop_prob  # the defaults, recorded
     resume = json.loads((full.checkpoint / "resume.json").read_text())
     assert resume["state"]["loss_weights"] == weights
     rows = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]

@@ -102,9 +102,9 @@ def train(
     from bodynet_cli.data.proxies import load_corruption
     from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.models.config import load_config
+    from bodynet_cli.models.stages import parse_stages
     from bodynet_cli.pipelines.train.loop import OPTIMIZERS, TrainOptions
     from bodynet_cli.pipelines.train.loop import train as run_training
-    from bodynet_cli.pipelines.train.stages import parse_stages
 
     if steps is not None and epochs is not None:
         raise BodyNetError("--steps and --epochs both given; use one of them")

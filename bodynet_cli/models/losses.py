@@ -15,29 +15,14 @@ from torch.nn import functional as F
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import front_view, side_view
-from bodynet_cli.models.bodynet import BodyNetOutput, trainable_subnets
-
-# Unnormalised multi-task weights per training stage. 'end2end' and 'voxels_proj' are the paper's
-# (docs/architecture.md); single-network stages use one unit weight per term; 'part_voxels' mirrors
-# 'voxels_proj' for the 7-class grid and its projections.
-STAGE_WEIGHTS: dict[str, dict[str, float]] = {
-    "2d": {"segm": 1.0, "pose2d": 1.0},
-    "3d": {"pose3d": 1.0},
-    "voxels": {"voxels": 1.0},
-    "voxels_proj": {"voxels": 10.0, "fv": 1.0, "sv": 1.0},
-    "end2end": {"segm": 1e7, "pose2d": 1e3, "pose3d": 1e6, "voxels": 10.0, "fv": 1.0, "sv": 1.0},
-    "part_voxels": {"part_voxels": 10.0, "part_fv": 1.0, "part_sv": 1.0},
-}
-# The sub-net whose output each term scores.
-TERM_SUBNET = {"pose2d": "pose2d", "segm": "segm", "pose3d": "pose3d", "voxels": "voxels", "fv": "voxels",
-               "sv": "voxels", "part_voxels": "part_voxels", "part_fv": "part_voxels", "part_sv": "part_voxels"}
+from bodynet_cli.models.bodynet import BodyNetOutput
+from bodynet_cli.models.stages import TERM_SUBNET, get_stage
 
 
 def stage_loss_weights(stage: str, config=None) -> dict[str, float]:
     """The stage's loss-term weights, normalised to sum to 1. With a ``ModelConfig``, the terms of sub-nets
     it does not build (e.g. pose2d in a proxy model) are left out before normalising."""
-    trainable_subnets(stage)  # validates the name with a clear error
-    w = STAGE_WEIGHTS[stage]
+    w = get_stage(stage).weights
     if config is not None:
         w = {k: v for k, v in w.items() if TERM_SUBNET[k] == "part_voxels" or config.has(TERM_SUBNET[k])}
     total = sum(w.values())

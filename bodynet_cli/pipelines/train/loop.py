@@ -34,8 +34,8 @@ from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
 from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses, stage_loss_weights
+from bodynet_cli.models.stages import StageSpec, previous_stage
 from bodynet_cli.pipelines.train.sampler import StepBatchSampler, steps_per_epoch
-from bodynet_cli.pipelines.train.stages import StageSpec, previous_stage
 from bodynet_cli.pipelines.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
