@@ -185,7 +185,7 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
     from bodynet_cli.geometry.space import crops_to_image, joints3d_to_camera
     from bodynet_cli.metrics.iou import part_voxel_iou, segmentation_miou, voxel_iou
     from bodynet_cli.metrics.joints import joint3d_error_mm, pckh
-    from bodynet_cli.models.targets import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
+    from bodynet_cli.models.decode import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
 
     n = len(dataset) if opts.val_samples <= 0 else min(opts.val_samples, len(dataset))
     mine = list(range(ctx.rank, n, ctx.world_size))
