@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.geometry.mesh_io import check_mesh, load_mesh
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.images import FILL_RGB, LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile, check_out_dir, discover_inputs, same_path, unreadable_reason
+from bodynet_cli.io.mesh import check_mesh, load_mesh
 from bodynet_cli.io.npz import npz_complete, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
 from bodynet_cli.pipelines.predict import crops

@@ -49,7 +49,7 @@ def main() -> None:
 
     from bodynet_cli.body.conventions import PELVIS, SMPL_TO_BODYNET
     from bodynet_cli.geometry.space import Camera, Crop, voxel_size_m
-    from bodynet_cli.io.fit import read_fitted_body
+    from bodynet_cli.io.fitted_body import read_fitted_body
     from bodynet_cli.io.sample import Sample, load_sample, save_sample
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bodynet_fit_quality_"))

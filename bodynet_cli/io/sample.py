@@ -199,7 +199,7 @@ def sample_from_arrays(
         _check_values(path, key, arr)
         setattr(out, key, arr.astype(dtype, copy=False))
     if out.faces is not None and out.faces.size:
-        from bodynet_cli.geometry.mesh_io import check_mesh
+        from bodynet_cli.io.mesh import check_mesh
 
         check_mesh(path, out.vertices, z["faces"], what="key 'faces'")
     if out.person_mask is not None:

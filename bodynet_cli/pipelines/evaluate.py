@@ -146,7 +146,7 @@ def _crop(s: Sample) -> Crop | None:
 
 
 def _read_fit_vertices(path: Path) -> tuple[np.ndarray, dict]:
-    from bodynet_cli.io.fit import read_fitted_body
+    from bodynet_cli.io.fitted_body import read_fitted_body
 
     body = read_fitted_body(path)
     return body.vertices, body.meta

@@ -1,7 +1,7 @@
 """The ``fit-smpl`` pipeline: the body model fitted to predicted voxels and joints, batched.
 
 ``run_fit_smpl`` reads each prediction into a fitting target (``fitting/targets.py``), fits the
-targets ``batch_size`` at a time (``fitting/fit.py``), and writes each fitted body file and its OBJ
+targets ``batch_size`` at a time (``fitting/optimize.py``), and writes each fitted body file and its OBJ
 mesh; bad inputs and diverged fits are recorded as failures.
 """
 
@@ -39,9 +39,10 @@ def run_fit_smpl(items: list[tuple[Path, Path]], out: Path, data, model, opts: F
 
     from bodynet_cli import __version__
     from bodynet_cli.body.conventions import SMPL_TO_BODYNET
-    from bodynet_cli.fitting.fit import FitOptions, fit_bodies
+    from bodynet_cli.fitting.optimize import FitOptions, fit_bodies
     from bodynet_cli.fitting.targets import target_from_sample
-    from bodynet_cli.io.fit import write_fitted_body, write_obj
+    from bodynet_cli.io.fitted_body import write_fitted_body
+    from bodynet_cli.io.mesh import write_obj
     from bodynet_cli.io.sample import load_sample
 
     dev = opts.device

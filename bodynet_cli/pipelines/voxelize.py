@@ -16,7 +16,7 @@ import numpy as np
 from rich.markup import escape
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.geometry.mesh_io import MESH_SUFFIXES
+from bodynet_cli.io.mesh import MESH_SUFFIXES
 from bodynet_cli.pipelines.batch import BatchReport, OutputClaims, failure
 
 SUFFIXES = (*MESH_SUFFIXES, ".npz")
@@ -68,7 +68,7 @@ def _vec(z: dict, key: str, path: Path, size: int | None) -> np.ndarray:
 def read_input(path: Path, models: ModelCache, want_labels: bool) -> VoxelizeInput:
     import torch
 
-    from bodynet_cli.geometry.mesh_io import check_mesh, load_mesh
+    from bodynet_cli.io.mesh import check_mesh, load_mesh
     from bodynet_cli.io.npz import read_npz
     from bodynet_cli.io.sample import check_camera, check_crop
 

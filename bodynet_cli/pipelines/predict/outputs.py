@@ -66,19 +66,6 @@ def split_collisions(items: list[InputFile], out: Path) -> tuple[list[InputFile]
     return kept, failures
 
 
-def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Atomically write a triangle mesh, vertices (V, 3), faces (F, 3), as OBJ or binary PLY (by suffix)."""
-    if path.suffix == ".obj":
-        from bodynet_cli.io.fit import write_obj
-
-        write_obj(path, vertices, faces)
-    else:
-        import trimesh  # binary PLY writer
-
-        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
-        atomic_write_bytes(path, mesh.export(file_type="ply"))
-
-
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """Atomically write uint8 (H, W, 3) as PNG."""
     from PIL import Image

@@ -22,11 +22,12 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.images import LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile
+from bodynet_cli.io.mesh import write_mesh
 from bodynet_cli.io.sample import Sample, save_sample
 from bodynet_cli.pipelines.batch import Failure
 from bodynet_cli.pipelines.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
 from bodynet_cli.pipelines.predict.infer import CropProxies, Prediction, Predictor
-from bodynet_cli.pipelines.predict.outputs import OutputPaths, output_paths, person_item, write_mesh, write_png
+from bodynet_cli.pipelines.predict.outputs import OutputPaths, output_paths, person_item, write_png
 
 if TYPE_CHECKING:
     from bodynet_cli.people import FrontEnd, Person
