@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bodynet_cli.body.conventions import NUM_SEG, NUM_VOXEL_PARTS
-from bodynet_cli.metrics._array import is_torch, nanmean_last, safe_div
+from bodynet_cli.metrics.arrays import is_torch, nanmean_last, safe_div
 
 # popcount of every byte value, for numpy without ``bitwise_count`` (numpy < 2.0)
 _POPCOUNT8 = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.int64)

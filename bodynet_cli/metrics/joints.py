@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from bodynet_cli.body.conventions import HEAD, NECK, PELVIS
-from bodynet_cli.metrics._array import is_torch, norm_last, safe_div
+from bodynet_cli.metrics.arrays import is_torch, norm_last, safe_div
 
 
 def head_size(gt2d):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bodynet_cli.metrics._array import norm_last
+from bodynet_cli.metrics.arrays import norm_last
 
 
 def surface_error_mm(pred_vertices, gt_vertices):

@@ -25,6 +25,7 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop, crop_pixel_centres, joints3d_to_camera
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 from bodynet_cli.io.sample import Sample, sample_from_arrays
+from bodynet_cli.metrics.arrays import mean_finite
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
 from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
@@ -238,7 +239,7 @@ def _score_part_voxels(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
                            f"{g.part_voxels.shape}")
     iou = class_iou(confusion_matrix(p.part_voxels[None], g.part_voxels[None], NUM_VOXEL_PARTS))[0, 1:]
     out.per_part = iou
-    out.part_voxel_iou = _nanmean(iou)
+    out.part_voxel_iou = mean_finite(iou)
 
 
 def _score_segmentation(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
@@ -256,7 +257,7 @@ def _score_segmentation(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
         seg = align_segmentation(seg, None, None, g.segmentation.shape)
     iou = class_iou(confusion_matrix(seg[None], g.segmentation[None], NUM_SEG))[0, 1:]
     out.per_seg_class = iou
-    out.segmentation_miou = _nanmean(iou)
+    out.segmentation_miou = mean_finite(iou)
 
 
 def _score_pckh(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
@@ -313,12 +314,6 @@ def _score_surface(out, g, p, fit_path, gt_path, pred_path):
         out.skips.append(Skip("surface_error_mm", str(gt_path),
                               f"the fit has {len(verts)} vertices, the ground truth {len(g.vertices)} and no "
                               "'faces' for a point-to-surface distance"))
-
-
-def _nanmean(x: np.ndarray) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    ok = ~np.isnan(x)
-    return float(x[ok].mean()) if ok.any() else math.nan
 
 
 @dataclass

@@ -170,12 +170,6 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise BodyNetError(f"--optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
 
 
-def _nanmean(values: list[float]) -> float | None:
-    a = np.asarray(values, dtype=np.float64)
-    a = a[np.isfinite(a)]
-    return float(a.mean()) if a.size else None
-
-
 @torch.no_grad()
 def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelConfig, opts: TrainOptions,
              ctx: DistContext, weights: dict[str, float] | None = None) -> dict:
@@ -183,6 +177,7 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
     PCKh@0.5, segmentation mIoU, 3D joint error (mm), voxel IoU, part-voxel IoU (those the stage's
     outputs allow), and the stage's loss. Returns {name: mean over samples, 'n': samples}."""
     from bodynet_cli.geometry.space import crops_to_image, joints3d_to_camera
+    from bodynet_cli.metrics.arrays import mean_finite
     from bodynet_cli.metrics.iou import part_voxel_iou, segmentation_miou, voxel_iou
     from bodynet_cli.metrics.joints import joint3d_error_mm, pckh
     from bodynet_cli.models.decode import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
@@ -227,7 +222,8 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         gathered: list[dict] = [None] * ctx.world_size  # type: ignore[list-item]
         dist.all_gather_object(gathered, per_sample)
         per_sample = {k: [v for g in gathered for v in g.get(k, [])] for k in per_sample}
-    metrics = {k: _nanmean(v) for k, v in per_sample.items()}
+    means = {k: mean_finite(v) for k, v in per_sample.items()}
+    metrics = {k: None if math.isnan(m) else m for k, m in means.items()}  # JSON has no NaN
     metrics["n"] = n
     return metrics
 
