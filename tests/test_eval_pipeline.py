@@ -9,9 +9,10 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.npz import read_npz, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
+from bodynet_cli.metrics.catalog import METRICS
 from bodynet_cli.metrics.iou import segmentation_miou
 from bodynet_cli.metrics.joints import pckh
-from bodynet_cli.pipelines.evaluate import METRICS, align_segmentation, evaluate, pair_files, write_report
+from bodynet_cli.pipelines.evaluate import align_segmentation, evaluate, pair_files, write_report
 
 
 def naive_iou(p, g):

@@ -71,7 +71,8 @@ def eval_command(
     from rich.console import Console
     from rich.table import Table
 
-    from bodynet_cli.pipelines.evaluate import METRICS, UNITS, evaluate_folders
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
+    from bodynet_cli.pipelines.evaluate import evaluate_folders
 
     def list_unpaired(pairing) -> None:
         _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)

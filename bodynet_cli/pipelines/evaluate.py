@@ -26,14 +26,11 @@ from bodynet_cli.geometry.space import Crop, crop_pixel_centres, joints3d_to_cam
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 from bodynet_cli.io.sample import Sample, sample_from_arrays
 from bodynet_cli.metrics.arrays import mean_finite
+from bodynet_cli.metrics.catalog import METRICS, UNITS
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
 from bodynet_cli.metrics.joints import head_size, joint3d_distances_mm, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
 from bodynet_cli.pipelines.batch import Failure
-
-METRICS = ("voxel_iou", "part_voxel_iou", "segmentation_miou", "pckh", "joint3d_error_mm", "surface_error_mm")
-UNITS = {"voxel_iou": "", "part_voxel_iou": "", "segmentation_miou": "", "pckh": "",
-         "joint3d_error_mm": "mm", "surface_error_mm": "mm"}  # fmt: skip
 
 # What eval reads from each side; ``voxel_probs`` only from predictions (re-thresholded), never meta.
 _PRED_KEYS = ("voxels", "voxel_shape", "voxel_probs", "part_voxels", "joints2d", "joints3d", "segmentation",

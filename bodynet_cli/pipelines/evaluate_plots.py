@@ -165,7 +165,7 @@ def write_worst_cases(path: str | Path, pairs: list[tuple[str, str, Path, Path]]
 def worst_pairs(report, k: int = 8) -> list[tuple[str, str, Path, Path]]:
     """The ``k`` worst pairs of an ``EvalReport`` by its first metric that was scored: the lowest voxel
     IoU (else part IoU, segmentation mIoU, PCKh) or the largest error (3D joints, surface)."""
-    from bodynet_cli.pipelines.evaluate import METRICS, UNITS
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
 
     for metric in METRICS:
         scored = [s for s in report.samples if not math.isnan(getattr(s, metric))]
@@ -180,7 +180,7 @@ def worst_pairs(report, k: int = 8) -> list[tuple[str, str, Path, Path]]:
 
 def write_eval_plots(report, out_dir: str | Path, k: int = 8) -> list[Path]:
     """``hist_<metric>.png`` for every metric scored and ``worst_cases.png``; returns the paths written."""
-    from bodynet_cli.pipelines.evaluate import METRICS, UNITS
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
 
     out_dir = Path(out_dir)
     written = []
