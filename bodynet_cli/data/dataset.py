@@ -12,7 +12,6 @@ it on the device, which keeps worker-to-loop traffic small.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, fields
@@ -25,6 +24,7 @@ from bodynet_cli.body.conventions import JOINT_FLIP, NUM_JOINTS, SEG_FLIP, VOXEL
 from bodynet_cli.data.proxies import ProxyCorruption, make_proxies
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
+from bodynet_cli.io.json_file import read_json
 from bodynet_cli.io.npz import read_npz
 from bodynet_cli.io.sample import sample_from_arrays
 from bodynet_cli.models.config import ModelConfig
@@ -38,10 +38,7 @@ def read_split(root: str | os.PathLike, split: str) -> list[str]:
     path = root / "index.json"
     if not path.is_file():
         raise BodyNetError(f"{path}: no such file; DATA_DIR must be a folder written by `bodynet synth`")
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"{path}: not readable JSON ({e}); re-run `bodynet synth` to rewrite it") from None
+    index = read_json(path, hint="; re-run `bodynet synth` to rewrite it")
     splits = index.get("splits") if isinstance(index, dict) else None
     if not isinstance(splits, dict) or split not in splits:
         raise BodyNetError(f"{path}: has no {split!r} split under 'splits'; re-run `bodynet synth` to rewrite it")

@@ -222,15 +222,13 @@ def make_proxies(joints: np.ndarray, mask: np.ndarray, c: ProxyCorruption, rng: 
 
 def load_corruption(path: Path | None) -> ProxyCorruption:
     """``--proxy-corruption``: a JSON object of ``ProxyCorruption`` fields (the rest keep their defaults)."""
-    import json
     from dataclasses import replace
+
+    from bodynet_cli.io.json_file import read_json
 
     if path is None:
         return ProxyCorruption()
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"--proxy-corruption {path}: not readable JSON ({e})") from None
+    doc = read_json(path, f"--proxy-corruption {path}")
     if not isinstance(doc, dict):
         raise BodyNetError(f"--proxy-corruption {path}: expected a JSON object of ProxyCorruption settings")
     ProxyCorruption.from_dict({**ProxyCorruption().to_dict(), **doc})  # validates names and values

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bodynet_cli.body.conventions import DEPTH_BINS, NUM_JOINTS, NUM_SEG, RGB_MEAN, RGB_STD
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.json_file import read_json
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,7 @@ def load_config(text: str) -> ModelConfig:
     path = Path(text)
     if not path.is_file():
         raise BodyNetError(f"--config {text!r}: neither a config name ({', '.join(CONFIGS)}) nor a JSON file")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"--config {path}: not readable JSON ({e})") from None
+    doc = read_json(path, f"--config {path}")
     if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
         doc = doc["config"]
     try:
