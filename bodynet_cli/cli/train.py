@@ -100,11 +100,9 @@ def train(
     """
     from bodynet_cli.cli.common import is_tty, resolve_device
     from bodynet_cli.data.proxies import load_corruption
-    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
     from bodynet_cli.models.config import load_config
     from bodynet_cli.models.stages import parse_stages
-    from bodynet_cli.pipelines.train.loop import OPTIMIZERS, TrainOptions
-    from bodynet_cli.pipelines.train.loop import train as run_training
+    from bodynet_cli.pipelines.train.loop import OPTIMIZERS, TrainOptions, train_processes
 
     if steps is not None and epochs is not None:
         raise BodyNetError("--steps and --epochs both given; use one of them")
@@ -115,27 +113,19 @@ def train(
     cfg = load_config(config)
     corruption = load_corruption(proxy_corruption)
     specs = tuple(parse_stages(stage))
-    dev = resolve_device(device)
-    ctx = init_distributed(dev)
-    try:
-        opts = TrainOptions(
-            data_dir=data_dir, out_dir=out, config=cfg, stages=specs, steps=steps, epochs=epochs,
-            batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
-            val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
-            device=local_device(dev, ctx), amp=amp, channels_last=channels_last, compile=compile_model,
-            augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
-            balance_losses=balance_losses,
-        )  # fmt: skip
-
-        def log(msg: str) -> None:
-            if ctx.is_main:
-                console.print(msg)
-
-        results = run_training(opts, ctx, log)
+    opts = TrainOptions(
+        data_dir=data_dir, out_dir=out, config=cfg, stages=specs, steps=steps, epochs=epochs,
+        batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
+        val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
+        device=resolve_device(device), amp=amp, channels_last=channels_last, compile=compile_model,
+        augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
+        balance_losses=balance_losses,
+    )  # fmt: skip
+    results, is_main = train_processes(opts, console.print)
+    if is_main:
         for r in results:
             rate = f", {r.samples_per_s:.2f} samples/s" if r.samples_per_s else ""
-            log(f"{r.stage}: {'already finished' if r.skipped else 'done'} at step {r.steps}{rate} -> {r.checkpoint}")
-        log(f"final model: {out / 'final'}")
-    finally:
-        shutdown_distributed(ctx)
+            console.print(f"{r.stage}: {'already finished' if r.skipped else 'done'} at step {r.steps}{rate} -> "
+                          f"{r.checkpoint}")
+        console.print(f"final model: {out / 'final'}")
     raise typer.Exit(0)

@@ -477,3 +477,19 @@ def train(opts: TrainOptions, ctx: DistContext, log=print) -> list[StageResult]:
     done = [r.stage for r in results]
     publish_final(results[-1], opts, ctx, done)
     return results
+
+
+def train_processes(opts: TrainOptions, log=print) -> tuple[list[StageResult], bool]:
+    """The ``train`` pipeline as one call: join the torchrun process group when there is one (each process
+    on its own device), train ``opts.stages``, leave the group. ``log`` is called in the main process only.
+    Returns (the stages' results, whether this is the main process)."""
+    from dataclasses import replace
+
+    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
+
+    ctx = init_distributed(opts.device)
+    try:
+        opts = replace(opts, device=local_device(opts.device, ctx))
+        return train(opts, ctx, log if ctx.is_main else (lambda msg: None)), ctx.is_main
+    finally:
+        shutdown_distributed(ctx)
