@@ -91,9 +91,9 @@ def target_from_sample(
         joints = unproject(j3[:, :2], cam.z0 + j3[:, 2], cam)
         return FitTarget(points.astype(np.float32), joints.astype(np.float32), "camera",
                          voxel_size_m(cam, crop, res))
-    k = res / crop.side
     centre = res / 2
-    joints = np.stack([(j3[:, 0] - crop.x0) * k - centre, (j3[:, 1] - crop.y0) * k - centre, j3[:, 2]], axis=1)
+    joints = j3.copy()
+    joints[:, :2] = crop.image_to_crop(j3[:, :2], res) - centre  # grid x, y about the grid centre
     joints[:, 2] -= joints[PELVIS, 2]
     scale = estimate_grid_scale(joints, reference_joints)
     return FitTarget((pts - centre).astype(np.float32), joints.astype(np.float32), "grid", scale)
