@@ -63,6 +63,9 @@ def test_crop_compose_and_batched_mapping_match_the_loop(rng):
     np.testing.assert_allclose(c[:2], CROP.crop_to_image(corners)[0])
     np.testing.assert_allclose(c[2], (CROP.crop_to_image(corners)[1] - CROP.crop_to_image(corners)[0])[0])
     assert c[3] == 32.0
+    uv = np.array([[3.0, 7.0], [100.0, 250.0]])
+    homogeneous = np.c_[uv, np.ones(2)] @ CROP.crop_to_image_matrix().T
+    np.testing.assert_allclose(homogeneous[:, :2], CROP.crop_to_image(uv), atol=1e-12)
     crops = np.stack([CROP.to_array(), Crop(5.0, -3.0, 80.0, 128).to_array()]).astype(np.float64)
     uv = rng.random((2, 16, 2)) * 32
     loop = np.stack([Crop.from_array(k).crop_to_image(u, size=32) for u, k in zip(uv, crops, strict=True)])

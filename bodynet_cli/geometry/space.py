@@ -72,6 +72,11 @@ class Crop:
         out[..., 1] = uv[..., 1] * s + self.y0
         return out
 
+    def crop_to_image_matrix(self) -> np.ndarray:
+        """``crop_to_image`` as a 3×3 homogeneous matrix (float64): crop pixels (x, y, 1) -> original pixels."""
+        k = self.side / self.size
+        return np.array([[k, 0.0, self.x0], [0.0, k, self.y0], [0.0, 0.0, 1.0]])
+
     def compose(self, inner) -> np.ndarray:
         """A crop given in this crop's resized pixels -> the same crop in original pixels.
 
