@@ -37,10 +37,10 @@ def main() -> None:
     from dataset_fixtures import body_model_file, write_surreal
 
     from bodynet_cli.data.dataset import AugmentSettings, SynthDataset
-    from bodynet_cli.data.datasets.convert import convert_dataset
     from bodynet_cli.data.datasets.surreal import Surreal
     from bodynet_cli.data.datasets.training import ReaderDataset
     from bodynet_cli.models.config import get_config
+    from bodynet_cli.pipelines.convert import convert_dataset
 
     cfg = get_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench_datasets_"))

@@ -3,7 +3,7 @@
     python benchmarks/bench_eval.py [--n 200] [--res 128] [--workers 2]
 
 Writes N prediction / ground-truth pairs of body-like grids (a union of ellipsoids, compressed NPZ
-files in the SPEC section 4 schema) to a temporary folder, then times, in the same process:
+files in the schema of docs/formats.md) to a temporary folder, then times, in the same process:
 
 - packed: read ``voxels`` + ``voxel_shape`` of both files (``read_npz(keys=...)``), popcount IoU on
   the packed bytes (``voxel_iou_packed``), in a thread pool, as ``bodynet eval`` does;
@@ -27,8 +27,8 @@ import numpy as np
 
 from bodynet_cli.io.npz import read_npz
 from bodynet_cli.io.sample import Sample, save_sample
-from bodynet_cli.metrics.evaluate import evaluate
 from bodynet_cli.metrics.iou import voxel_iou_packed
+from bodynet_cli.pipelines.evaluate import evaluate
 
 KEYS = ("voxels", "voxel_shape")
 

@@ -30,7 +30,7 @@ def main() -> None:
     from bodynet_cli.body.model import BodyModel
     from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings
     from bodynet_cli.fitting.chamfer import nearest_neighbours
-    from bodynet_cli.fitting.fit import FitOptions, fit_bodies
+    from bodynet_cli.fitting.optimize import FitOptions, fit_bodies
     from bodynet_cli.fitting.targets import target_from_sample
     from bodynet_cli.models.config import get_config
 

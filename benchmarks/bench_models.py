@@ -186,8 +186,8 @@ def bench_stage_steps(names: list[str], stages: str, batch: int, iters: int) -> 
     """Per stage and configuration: one training step's best/median time and samples/s; ratio to names[0]."""
     from pathlib import Path
 
-    from bodynet_cli.train.loop import TrainOptions, _stage_config, forward_losses, make_optimizer
-    from bodynet_cli.train.stages import parse_stages
+    from bodynet_cli.models.stages import parse_stages
+    from bodynet_cli.pipelines.train.loop import TrainOptions, _stage_config, forward_losses, make_optimizer
 
     print(f"{'config':9s} {'params M':>8s} {'fwd GFLOP/img':>13s}")
     for name in names:

@@ -29,15 +29,15 @@ import torch
 from PIL import Image
 
 from bodynet_cli.cli.common import resolve_device
-from bodynet_cli.io.images import discover_images, load_image
+from bodynet_cli.io.images import crop_pixels, discover_images, load_image
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.config import get_config
 from bodynet_cli.models.targets import resize_labels
 from bodynet_cli.people import FrontEnd
-from bodynet_cli.predict.crops import crop_pixels, letterbox_crop
-from bodynet_cli.predict.infer import Predictor
-from bodynet_cli.predict.run import PredictOptions, run_predict
+from bodynet_cli.pipelines.predict.crops import letterbox_crop
+from bodynet_cli.pipelines.predict.infer import Predictor
+from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
 
 def make_photos(folder: Path, n: int, rng: np.random.Generator) -> None:

@@ -23,7 +23,7 @@ GOALS = {"small": 20.0, "paper": 8.0}
 
 
 def run(config: str, n: int, workers: int, body_model: str | None) -> tuple[float, float, float]:
-    from bodynet_cli.data.synth.writer import write_dataset
+    from bodynet_cli.pipelines.synth import write_dataset
 
     stamps: list[tuple[float, float, int]] = []
     done = 0

@@ -39,9 +39,15 @@ def main() -> None:
     from bodynet_cli.distributed import DistContext
     from bodynet_cli.models.bodynet import BodyNet
     from bodynet_cli.models.config import get_config
-    from bodynet_cli.train.loop import TrainOptions, _stage_config, forward_losses, make_optimizer, train_stage
-    from bodynet_cli.train.sampler import StepBatchSampler
-    from bodynet_cli.train.stages import parse_stages
+    from bodynet_cli.models.stages import parse_stages
+    from bodynet_cli.pipelines.train.loop import (
+        TrainOptions,
+        _stage_config,
+        forward_losses,
+        make_optimizer,
+        train_stage,
+    )
+    from bodynet_cli.pipelines.train.sampler import StepBatchSampler
 
     cfg = get_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))

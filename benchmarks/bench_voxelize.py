@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 import trimesh
+from torch_setup import add_torch_options, torch_device
 
 from bodynet_cli.body.load import load_body_model
 from bodynet_cli.geometry.voxelize import check_watertight, label_part_voxels, voxelize_camera, voxelize_grid
@@ -37,12 +38,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--res", type=int, default=128, help="voxels along the body's longest side")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--device", default="cpu")
+    add_torch_options(ap)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    dev, sync = torch_device(args)
 
     model = load_body_model()
     v, f = model.v_template, model.faces

@@ -1,6 +1,5 @@
 """The project's own exception for errors a user can fix, and the CLI's exit codes."""
 
-EXIT_OK = 0
 EXIT_USER_ERROR = 2  # bad option, missing or malformed file: nothing was done
 EXIT_PARTIAL = 3  # a batch finished but some items failed (they are listed)
 

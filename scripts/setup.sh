@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (once) and activate the project's virtual environment; source it, don't run it.
-# The environment is .venv; TORCH_SPEC picks the torch to install (default the CPU build 2.13.0, which
+# The environment is .venv; TORCH_REQUIREMENT picks the torch to install (default the CPU build 2.13.0, which
 # these machines have on disk; a plain `torch` would pull a multi-GB CUDA build).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +12,7 @@ fi
 source "$VENV/bin/activate"
 if ! python -c "import torch" 2>/dev/null; then
     python -m pip install -q --upgrade pip
-    python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+    python -m pip install -q "${TORCH_REQUIREMENT:-torch==2.13.0}"
 fi
 stamp="$VENV/.bodynet-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then

@@ -38,7 +38,7 @@ def file_joints(cam_joints: np.ndarray) -> np.ndarray:
 
 
 def write_fit(path: Path, vertices: np.ndarray, frame: str = "camera") -> None:
-    """A fitted-body NPZ with the keys of SPEC section 4."""
+    """A fitted-body NPZ with the keys of docs/formats.md."""
     write_npz(path, betas=np.zeros(10, np.float32), global_orient=np.zeros(3, np.float32),
               body_pose=np.zeros(69, np.float32), transl=np.zeros(3, np.float32), scale=np.float32(1.0),
               joints=np.zeros((24, 3), np.float32), vertices=vertices.astype(np.float32),

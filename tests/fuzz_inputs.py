@@ -238,7 +238,7 @@ def fit_batch(root: Path, rng: np.random.Generator, res: int = 24, n_random: int
 
     from bodynet_cli.body.load import load_body_model
     from bodynet_cli.body.model import BodyModel
-    from bodynet_cli.io.fit import FittedBody, write_fitted_body
+    from bodynet_cli.io.fitted_body import FittedBody, write_fitted_body
     from bodynet_cli.io.sample import save_sample
 
     model = BodyModel(load_body_model(), dtype=torch.float64)

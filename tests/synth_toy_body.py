@@ -2,7 +2,7 @@
 
 Capsules around an SMPL-like rest skeleton (Y-up, facing +Z, metres), merged into one closed surface
 by marching cubes on the union's distance field; each vertex follows the joint at the head of its
-nearest bone, as SPEC section 5 asks of the open model. About 5k vertices: quick to pose and render.
+nearest bone, as docs/formats.md (body models) asks of the open model. About 5k vertices: quick to pose and render.
 """
 
 from __future__ import annotations

@@ -14,14 +14,15 @@ import pytest
 from PIL import Image
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.geometry.mesh_io import check_mesh, load_mesh
 from bodynet_cli.geometry.space import Crop
+from bodynet_cli.io import images
 from bodynet_cli.io.images import FILL_RGB, LoadedImage, load_image
 from bodynet_cli.io.inputs import InputFile, check_out_dir, discover_inputs, same_path, unreadable_reason
+from bodynet_cli.io.mesh import check_mesh, load_mesh
 from bodynet_cli.io.npz import npz_complete, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
-from bodynet_cli.predict import crops
-from bodynet_cli.predict.outputs import output_paths
+from bodynet_cli.pipelines.predict import crops
+from bodynet_cli.pipelines.predict.outputs import output_paths
 
 # ------------------------------------------------------------------------------------ --out and discovery
 
@@ -179,9 +180,9 @@ def test_far_crops_agree_with_the_one_pass_resampling(rng, crop, monkeypatch):
     fit in memory: within a few levels, well under one on average."""
     for rgb in (_smooth(rng, 56, 40), rng.integers(0, 256, (23, 31, 3), dtype=np.uint8)):
         image = LoadedImage(rgb=rgb, scale=1.0, width=rgb.shape[1], height=rgb.shape[0])
-        monkeypatch.setattr(crops, "_MAX_CANVAS", 10**9)
-        one_pass = crops.crop_pixels(image, crop).astype(np.int64)
-        far = crops._crop_far(rgb, crop.x0, crop.y0, crop.side, crop.size).astype(np.int64)
+        monkeypatch.setattr(images, "_MAX_CANVAS", 10**9)
+        one_pass = images.crop_pixels(image, crop).astype(np.int64)
+        far = images._crop_far(rgb, crop.x0, crop.y0, crop.side, crop.size).astype(np.int64)
         assert np.abs(far - one_pass).max() <= 8 and np.abs(far - one_pass).mean() < 0.6
 
 
@@ -192,7 +193,7 @@ def test_far_crops_map_points_and_stay_small(rng):
         crop = Crop(72 - side / 2 + 13.0, 122 - side / 2 - 7.0, side, 64)
         image = LoadedImage(rgb=rgb, scale=1.0, width=300, height=200)
         black = LoadedImage(rgb=np.zeros_like(rgb), scale=1.0, width=300, height=200)
-        out = crops.crop_pixels(image, crop)[..., 0].astype(np.float64) - crops.crop_pixels(black, crop)[..., 0]
+        out = images.crop_pixels(image, crop)[..., 0].astype(np.float64) - images.crop_pixels(black, crop)[..., 0]
         ys, xs = np.mgrid[:64, :64] + 0.5
         centroid = np.array([(xs * out).sum(), (ys * out).sum()]) / out.sum()
         # within a quarter of an output pixel (62 image pixels each at side 4000; the dot covers a fifth of one)
@@ -200,12 +201,12 @@ def test_far_crops_map_points_and_stay_small(rng):
     image = LoadedImage(rgb=rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), scale=1.0, width=256, height=256)
     tracemalloc.start()
     for box, margin in (([-5000, -5000, 90000, 90000], 1.25), ([0, 0, 256, 256], 60.0), ([10, 10, 11, 11], 1e5)):
-        out = crops.crop_pixels(image, crops.square_crop(box, margin, 128))
+        out = images.crop_pixels(image, crops.square_crop(box, margin, 128))
         assert out.shape == (128, 128, 3)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 * 2**20, peak  # the one-pass canvases would be 42 GB, 1.4 GB and 0.9 GB
-    outside = crops.crop_pixels(image, Crop(1e6, -1e6, 10.0, 64))
+    outside = images.crop_pixels(image, Crop(1e6, -1e6, 10.0, 64))
     assert (outside == np.asarray(FILL_RGB, np.uint8)).all()
 
 

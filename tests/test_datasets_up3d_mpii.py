@@ -111,7 +111,7 @@ def test_mpii_errors_name_the_file(tmp_path):
 
 
 def test_eval_pckh_uses_the_head_box_and_annotated_joints(tmp_path):
-    from bodynet_cli.metrics.evaluate import score_pair
+    from bodynet_cli.pipelines.evaluate import score_pair
 
     gt = MPII_JOINTS.astype(np.float32)
     crop = np.array([0, 0, 300, 64], np.float32)

@@ -9,9 +9,10 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.npz import read_npz, write_npz
 from bodynet_cli.io.sample import Sample, load_sample, save_sample
-from bodynet_cli.metrics.evaluate import METRICS, align_segmentation, evaluate, pair_files, write_report
+from bodynet_cli.metrics.catalog import METRICS
 from bodynet_cli.metrics.iou import segmentation_miou
 from bodynet_cli.metrics.joints import pckh
+from bodynet_cli.pipelines.evaluate import align_segmentation, evaluate, pair_files, write_report
 
 
 def naive_iou(p, g):
@@ -111,7 +112,7 @@ def test_malformed_and_mismatched_inputs_name_file_and_key(tmp_path, rng):
     write_npz(tmp_path / "gt" / "labels.npz", **z)
     (tmp_path / "pred" / "trunc.npz").write_bytes((tmp_path / "pred" / "good.npz").read_bytes()[:100])
     report = evaluate(tmp_path / "pred", tmp_path / "gt")
-    errors = dict(report.failures)
+    errors = {f.item: f.reason for f in report.failures}
     assert set(errors) == {"res.npz", "labels.npz", "trunc.npz"}
     want = f"pred/res.npz: key 'voxel_shape' is (8, 8, 8) but {tmp_path}/gt/res.npz has ({R}, {R}, {R})"
     assert want in errors["res.npz"]
@@ -168,7 +169,7 @@ def test_pred_on_gt_crops_maps_into_the_ground_truth_frame(tmp_path):
     """A prediction equal to the ground truth but made on the crop image scores perfectly once mapped."""
     from bodynet_cli.geometry.space import Crop
     from bodynet_cli.io.sample import Sample, save_sample
-    from bodynet_cli.metrics.evaluate import score_pair
+    from bodynet_cli.pipelines.evaluate import score_pair
 
     rng = np.random.default_rng(3)
     crop = Crop(40.0, -10.0, 200.0, 128)

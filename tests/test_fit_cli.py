@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bodynet_cli.body.load import load_body_model
 from bodynet_cli.body.model import BodyModel
 from bodynet_cli.cli.app import app
-from bodynet_cli.io.fit import read_fitted_body
+from bodynet_cli.io.fitted_body import read_fitted_body
 from bodynet_cli.io.sample import Sample, save_sample
 
 runner = CliRunner()
@@ -47,7 +47,7 @@ def test_batch_with_bad_items_writes_the_good_ones_and_exits_3(tmp_path, samples
         assert fit.vertices.shape == (model.num_vertices, 3) and fit.model == model.data.model_id
         assert fit.meta["frame"] == "camera" and fit.meta["input"].endswith(f"{rel}.npz")
         # 15 + 15 iterations from the torso initialisation already land the body (loose bound; the
-        # accuracy is tested in test_fit_fit.py)
+        # accuracy is tested in test_fitting_optimize.py)
         assert np.linalg.norm(fit.vertices - gt.vertices, axis=1).mean() < 0.1
         mesh = trimesh.load(out / f"{rel}.obj", process=False)
         np.testing.assert_allclose(mesh.vertices, fit.vertices, atol=1e-5)

@@ -5,7 +5,8 @@ import pytest
 import trimesh
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.io.fit import FittedBody, read_fitted_body, write_fitted_body, write_obj
+from bodynet_cli.io.fitted_body import FittedBody, read_fitted_body, write_fitted_body
+from bodynet_cli.io.mesh import write_obj
 from bodynet_cli.io.npz import write_npz
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bodynet_cli.cli.fit_smpl import _collect as fit_collect
-from bodynet_cli.cli.voxelize import _collect as voxelize_collect
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import discover_inputs
+from bodynet_cli.pipelines.batch import collect
+from bodynet_cli.pipelines.voxelize import SUFFIXES as VOXELIZE_SUFFIXES
 
 
 def _tree(root: Path) -> None:
@@ -42,6 +42,8 @@ def test_missing_inputs(tmp_path):
 
 def test_commands_share_the_discovery(tmp_path):
     _tree(tmp_path)
-    assert [str(rel) for _, rel in fit_collect([tmp_path])] == ["B.npz", "a.npz", "sub/c.npz", "sub/deep/d.npz"]
-    assert [str(rel) for _, rel in voxelize_collect([tmp_path / "sub"])] == ["c.npz", "deep/d.npz", "e.npz"]
-    assert [str(rel) for _, rel in fit_collect([tmp_path / "gone.npz"])] == ["gone.npz"]
+    fit_suffixes = (".npz",)
+    found = [str(rel) for _, rel in collect([tmp_path], fit_suffixes)]
+    assert found == ["B.npz", "a.npz", "sub/c.npz", "sub/deep/d.npz"]
+    assert [str(rel) for _, rel in collect([tmp_path / "sub"], VOXELIZE_SUFFIXES)] == ["c.npz", "deep/d.npz", "e.npz"]
+    assert [str(rel) for _, rel in collect([tmp_path / "gone.npz"], fit_suffixes)] == ["gone.npz"]

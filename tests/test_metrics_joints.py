@@ -2,11 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from bodynet_cli.geometry.space import Camera, project
+from bodynet_cli.geometry.space import Camera, joints3d_to_camera, project
 from bodynet_cli.metrics.joints import (
     head_size,
     joint3d_error_mm,
-    joints3d_to_camera,
     pckh,
     pckh_correct,
 )

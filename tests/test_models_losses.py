@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.geometry.space import front_view, side_view
 from bodynet_cli.models import losses as L
-from bodynet_cli.models.bodynet import STAGES, BodyNetOutput
+from bodynet_cli.models.bodynet import BodyNetOutput
+from bodynet_cli.models.stages import STAGES
 
 B, S, R = 2, 2, 3
 DT = torch.float64
@@ -89,7 +91,7 @@ def test_voxel_bce_equals_sigmoid_then_bce():
 def test_front_and_side_views_equal_explicit_max_projections():
     g = _gen(3)
     grid = torch.rand(B, 4, 5, 6, generator=g, dtype=DT)  # [z, y, x] with distinct sizes
-    fv, sv = L.front_view(grid), L.side_view(grid)
+    fv, sv = front_view(grid), side_view(grid)
     assert fv.shape == (B, 5, 6) and sv.shape == (B, 5, 4)
     for b in range(B):
         for y in range(5):
@@ -103,11 +105,11 @@ def test_front_view_of_a_body_shaped_grid_is_its_silhouette_in_image_layout():
     # An occupied box at rows y 1..2, columns x 3..4, any depth: the FV is that box in (y, x).
     grid = torch.zeros(6, 6, 6)
     grid[2:4, 1:3, 3:5] = 1
-    fv = L.front_view(grid)
+    fv = front_view(grid)
     expected = torch.zeros(6, 6)
     expected[1:3, 3:5] = 1
     torch.testing.assert_close(fv, expected)
-    sv = L.side_view(grid)
+    sv = side_view(grid)
     expected = torch.zeros(6, 6)
     expected[1:3, 2:4] = 1  # rows y, columns z
     torch.testing.assert_close(sv, expected)
@@ -196,7 +198,7 @@ def test_compute_losses_is_the_weighted_sum_of_per_stack_terms():
     lb = L.compute_losses(out, t, "end2end")
     assert set(lb.terms) == {"pose2d", "segm", "pose3d", "voxels", "fv", "sv"}
     torch.testing.assert_close(lb.terms["voxels"], L.voxel_bce(out.voxel_logits, t.voxels).sum())
-    fv, sv = L.reprojection_bce(out.voxel_logits, L.front_view(t.voxels), L.side_view(t.voxels))
+    fv, sv = L.reprojection_bce(out.voxel_logits, front_view(t.voxels), side_view(t.voxels))
     torch.testing.assert_close(lb.per_stack["fv"], fv)
     torch.testing.assert_close(lb.per_stack["sv"], sv)
     manual = sum(lb.weights[k] * lb.per_stack[k].sum() for k in lb.terms)

@@ -7,9 +7,10 @@ from torch.nn import functional as F
 from bodynet_cli.body.conventions import NUM_VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.models.blocks import Hourglass, Residual, StackedHourglass
-from bodynet_cli.models.bodynet import STAGES, BodyNet, stage_upto, trainable_subnets
+from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.config import CONFIGS, ModelConfig, get_config
 from bodynet_cli.models.losses import LossTargets, compute_losses
+from bodynet_cli.models.stages import STAGES, stage_upto, trainable_subnets
 from bodynet_cli.models.targets import heatmaps_from_joints, volume_from_joints
 
 TINY = get_config("small").replace(

@@ -2,11 +2,10 @@
 
 import math
 
-import numpy as np
 import torch
 
 from bodynet_cli.body.conventions import DEPTH_BIN_M, SEG_TO_VOXEL_PART
-from bodynet_cli.io.npz import unpack_voxels
+from bodynet_cli.models import decode as D
 from bodynet_cli.models import targets as T
 
 
@@ -56,7 +55,7 @@ def test_heatmap_round_trip_within_a_small_fraction_of_a_pixel():
     size = 32
     joints = torch.rand(8, 16, 2, generator=g) * size
     hm, _ = T.heatmaps_from_joints(joints, size, 1.0)
-    coords, score = T.decode_heatmaps(hm)
+    coords, score = D.decode_heatmaps(hm)
     err = (coords - joints).abs()
     assert err.max() < 0.5  # everywhere, border pixels included (no neighbour to refine with)
     interior = ((joints > 1) & (joints < size - 1)).all(dim=-1)
@@ -70,7 +69,7 @@ def test_decoding_is_robust_to_noise_and_negative_predictions():
     joints = torch.rand(4, 16, 2, generator=g) * 28 + 2
     hm, _ = T.heatmaps_from_joints(joints, 32, 1.0)
     noisy = hm + 0.05 * torch.randn(hm.shape, generator=g)
-    coords, _ = T.decode_heatmaps(noisy)
+    coords, _ = D.decode_heatmaps(noisy)
     assert torch.isfinite(coords).all()
     assert (coords - joints).abs().max() < 0.5
 
@@ -81,34 +80,26 @@ def test_volume_round_trip():
     joints = torch.rand(4, 16, 2, generator=g) * (size - 2) + 1
     depth = (torch.rand(4, 16, generator=g) - 0.5) * 0.8  # inside ±0.4 m: no clamping
     vol = T.volume_from_joints(joints, depth, size)
-    coords, depth_m = T.decode_volume(vol)
+    coords, depth_m = D.decode_volume(vol)
     assert (coords - joints).abs().max() < 1e-3
     assert (depth_m - depth).abs().max() <= DEPTH_BIN_M / 2 + 1e-6  # the encoding quantises to 0.045 m bins
     torch.testing.assert_close(depth_m, (T.depth_bin(depth) - 9) * DEPTH_BIN_M)
     # The last stack of a (B, S, J·D, H, W) output is a non-contiguous view: same result.
     stacked = torch.stack([torch.zeros_like(vol), vol], dim=1)
-    c2, d2 = T.decode_volume(stacked[:, -1])
+    c2, d2 = D.decode_volume(stacked[:, -1])
     assert torch.equal(c2, coords) and torch.equal(d2, depth_m)
 
 
 def test_decode_segmentation_and_part_labels():
     g = torch.Generator().manual_seed(5)
     logits = torch.randn(2, 15, 4, 4, generator=g)
-    labels = T.decode_segmentation(logits)
+    labels = D.decode_segmentation(logits)
     assert labels.dtype == torch.uint8 and torch.equal(labels.long(), logits.argmax(dim=1))
-    up = T.decode_segmentation(logits, size=16)
+    up = D.decode_segmentation(logits, size=16)
     assert up.shape == (2, 16, 16)
     part_logits = torch.randn(1, 7, 3, 3, 3, generator=g)
-    assert torch.equal(T.part_voxel_labels(part_logits).long(), part_logits.argmax(dim=1))
+    assert torch.equal(D.part_voxel_labels(part_logits).long(), part_logits.argmax(dim=1))
     assert torch.equal(T.part_one_hot(part_logits.argmax(dim=1)).argmax(dim=1), part_logits.argmax(dim=1))
-
-
-def test_voxels_to_packed_round_trip():
-    g = torch.Generator().manual_seed(6)
-    probs = torch.rand(8, 8, 8, generator=g)
-    packed, shape = T.voxels_to_packed(probs, 0.5)
-    assert packed.dtype == np.uint8 and packed.shape == (64,) and shape.tolist() == [8, 8, 8]
-    np.testing.assert_array_equal(unpack_voxels(packed, shape), (probs > 0.5).numpy())
 
 
 def test_fv_targets_from_segmentation_majority_downsampling():

@@ -42,6 +42,14 @@ def _run(*args):
     return result, result.output
 
 
+def _photos(folder: Path, rng, n: int, w: int, h: int, name: str = "im{i}.png") -> Path:
+    """``n`` random photos (w × h) in a new ``folder``; returns it."""
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(_photo(rng, w, h)).save(folder / name.format(i=i))
+    return folder
+
+
 def _photo(rng, w, h):
     """A smooth random picture (so resampling at different offsets agrees closely)."""
     small = rng.integers(0, 256, size=(h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
@@ -111,10 +119,7 @@ def test_bad_files_are_recorded_and_the_rest_processed(tmp_path, ckpt, rng):
 
 
 def test_skip_existing_redoes_nothing(tmp_path, ckpt, rng):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(3):
-        Image.fromarray(_photo(rng, 64, 48)).save(src / f"im{i}.png")
+    src = _photos(tmp_path / "in", rng, 3, 64, 48)
     out = tmp_path / "out"
     result, text = _run(src, "--out", out, "-c", ckpt, "--viz", "--crop", "full")
     assert result.exit_code == 0, text
@@ -159,9 +164,9 @@ def test_outputs_map_back_to_original_pixels(tmp_path, ckpt, rng):
 
 
 def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
-    from bodynet_cli.cli import predict as predict_cmd
+    from bodynet_cli.models import checkpoint
 
-    monkeypatch.setattr(predict_cmd, "DEFAULT_CHECKPOINT", tmp_path / "nothing")
+    monkeypatch.setattr(checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "nothing")
     result, text = _run(EXAMPLES, "--out", tmp_path / "o")
     assert result.exit_code == 2, text
     assert "no default checkpoint" in text and "--checkpoint" in text
@@ -171,13 +176,10 @@ def test_no_default_checkpoint_is_a_clear_user_error(tmp_path, monkeypatch):
 
 def test_interrupt_leaves_only_complete_files(tmp_path, ckpt, rng, monkeypatch):
     """Ctrl-C during the second batch: the first batch's files are whole, nothing else exists."""
-    from bodynet_cli.predict import infer
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict import infer
+    from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(6):
-        Image.fromarray(_photo(rng, 64, 64)).save(src / f"im{i}.png")
+    src = _photos(tmp_path / "in", rng, 6, 64, 64)
     loaded = load_checkpoint(ckpt)
     predictor = infer.Predictor(loaded.model, torch.device("cpu"))
     real, calls = predictor.predict, []
@@ -200,10 +202,7 @@ def test_interrupt_leaves_only_complete_files(tmp_path, ckpt, rng, monkeypatch):
 
 
 def test_real_subprocess_and_sigint(tmp_path, ckpt, rng):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(40):
-        Image.fromarray(_photo(rng, 64, 64)).save(src / f"im{i:02d}.png")
+    src = _photos(tmp_path / "in", rng, 40, 64, 64, "im{i:02d}.png")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bodynet_cli", "predict", str(src / "im00.png"), "--out", str(out), "-c", str(ckpt),
            "--crop", "full"]
@@ -232,10 +231,7 @@ def test_real_subprocess_and_sigint(tmp_path, ckpt, rng):
 
 
 def test_torchrun_two_gloo_ranks_share_the_work(tmp_path, ckpt, rng):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(5):
-        Image.fromarray(_photo(rng, 64, 80)).save(src / f"im{i}.png")
+    src = _photos(tmp_path / "in", rng, 5, 64, 80)
     (src / "broken.png").write_text("not an image")
     one, two = tmp_path / "one", tmp_path / "two"
     result, text = _run(src, "--out", one, "-c", ckpt, "-b", "2", "--crop", "full")
@@ -256,8 +252,8 @@ def test_torchrun_two_gloo_ranks_share_the_work(tmp_path, ckpt, rng):
 
 
 def test_progress_counts_every_image_once(tmp_path, ckpt, rng):
-    from bodynet_cli.predict.infer import Predictor
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict.infer import Predictor
+    from bodynet_cli.pipelines.predict.run import PredictOptions, run_predict
 
     for i in range(5):
         Image.fromarray(_photo(rng, 48, 64)).save(tmp_path / f"im{i}.png")

@@ -8,14 +8,8 @@ import pytest
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
-from bodynet_cli.io.images import FILL_RGB, LoadedImage
-from bodynet_cli.predict.crops import (
-    box_for,
-    crop_pixels,
-    letterbox_crop,
-    read_boxes,
-    square_crop,
-)
+from bodynet_cli.io.images import FILL_RGB, LoadedImage, crop_pixels
+from bodynet_cli.pipelines.predict.crops import box_for, letterbox_crop, read_boxes, square_crop
 
 
 def _loaded(rgb, scale=1.0):

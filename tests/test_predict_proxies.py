@@ -11,7 +11,7 @@ from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.models.bodynet import BodyNet, Proxies
 from bodynet_cli.models.config import get_config
-from bodynet_cli.predict.infer import CropProxies, Predictor
+from bodynet_cli.pipelines.predict.infer import CropProxies, Predictor
 
 TINY = get_config("small").replace(
     name="tiny", input_size=32, heatmap_size=8, voxel_res=16, features=16, depth=2, stem_channels=(8, 16)

@@ -3,15 +3,13 @@
 import numpy as np
 
 from bodynet_cli.body.conventions import NUM_JOINTS
-from bodynet_cli.geometry.space import Crop
+from bodynet_cli.geometry.space import Crop, front_view, side_view
 from bodynet_cli.viz.draw import (
     draw_skeleton,
     first_crossing_depth,
-    front_projection,
     overlay_segmentation,
     rotate_volume_y,
     shade_depth,
-    side_projection,
 )
 from bodynet_cli.viz.panel import render_panel
 
@@ -45,8 +43,8 @@ def test_first_crossing_of_a_linear_ramp_is_exact():
 def test_projections_and_rotation():
     vox = np.zeros((8, 8, 8), bool)
     vox[2, 3, 5] = True  # z=2, y=3, x=5
-    assert front_projection(vox)[3, 5] and front_projection(vox).sum() == 1
-    assert side_projection(vox)[3, 2] and side_projection(vox).sum() == 1  # (y, z)
+    assert front_view(vox)[3, 5] and front_view(vox).sum() == 1
+    assert side_view(vox)[3, 2] and side_view(vox).sum() == 1  # (y, z)
     vol = np.zeros((9, 9, 9), np.float32)
     vol[4, 4, 8] = 1.0  # on the x axis through the centre
     rot = rotate_volume_y(vol, 90.0)

@@ -13,9 +13,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 from bodynet_cli.cli.app import app
-from bodynet_cli.cli.predict import DEFAULT_CHECKPOINT
 from bodynet_cli.io.sample import load_sample
-from bodynet_cli.models.checkpoint import load_checkpoint
+from bodynet_cli.models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from bodynet_cli.models.config import get_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,10 +20,10 @@ from bodynet_cli.body.load import load_body_model
 from bodynet_cli.cli.app import app
 from bodynet_cli.data.synth.appearance import face_majority
 from bodynet_cli.data.synth.generate import SynthGenerator, SynthSettings, render_fragments
-from bodynet_cli.data.synth.writer import sample_name, split_of, write_dataset
 from bodynet_cli.geometry.space import Camera, Crop, camera_to_grid, project
 from bodynet_cli.io.npz import write_npz
 from bodynet_cli.io.sample import load_sample
+from bodynet_cli.pipelines.synth import sample_name, split_of, write_dataset
 
 SMALL = dict(input_size=64, voxel_res=64)  # the small config's grid, half its image size: faster
 

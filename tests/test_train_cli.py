@@ -74,14 +74,19 @@ def test_subprocess_run(data, tmp_path):
     assert load_checkpoint(out / "final").info["stages"] == ["2d", "3d"]
 
 
-def test_ddp_two_processes_gloo(data, tmp_path):
-    out = tmp_path / "ddp"
+def _train_two_processes(data, out, config, stage: str, steps: int):
+    """`bodynet train` under torchrun with two CPU processes (gloo); returns the final checkpoint."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-           "bodynet_cli", "train", str(data), "--out", str(out), "--config", str(data / "tiny.json"), "--stage",
-           "voxels_proj", "--steps", "3", *FAST, "--device", "cpu"]  # fmt: skip
+           "bodynet_cli", "train", str(data), "--out", str(out), "--config", str(config), "--stage", stage,
+           "--steps", str(steps), *FAST, "--device", "cpu"]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert p.returncode == 0, p.stderr[-4000:] + p.stdout[-2000:]
-    ckpt = load_checkpoint(out / "final")
+    return load_checkpoint(out / "final")
+
+
+def test_ddp_two_processes_gloo(data, tmp_path):
+    out = tmp_path / "ddp"
+    ckpt = _train_two_processes(data, out, data / "tiny.json", "voxels_proj", 3)
     assert ckpt.info["processes"] == 2 and ckpt.info["steps"] == 3
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3]  # one writer: rank 0
@@ -119,10 +124,5 @@ def test_cli_proxy_config_corruption_file_and_balancing(data, tmp_path):
 def test_ddp_two_processes_balanced_proxy(data, tmp_path):
     (tmp_path / "proxy.json").write_text(json.dumps(PROXY_TINY.to_dict()))
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-           "bodynet_cli", "train", str(data), "--out", str(out), "--config", str(tmp_path / "proxy.json"), "--stage",
-           "end2end", "--steps", "2", *FAST, "--device", "cpu"]  # fmt: skip
-    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
-    assert p.returncode == 0, p.stderr[-4000:] + p.stdout[-2000:]
-    ckpt = load_checkpoint(out / "final")
+    ckpt = _train_two_processes(data, out, tmp_path / "proxy.json", "end2end", 2)
     assert ckpt.info["processes"] == 2 and set(ckpt.info["loss_weights"]) == {"segm", "pose3d", "voxels", "fv", "sv"}

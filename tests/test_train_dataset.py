@@ -22,7 +22,7 @@ from bodynet_cli.data.dataset import (
     warp_labels,
 )
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.models.losses import front_view
+from bodynet_cli.geometry.space import front_view
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from train_fixture import TINY, make_dataset
 
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.models.bodynet import SUBNETS, BodyNet
+from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.checkpoint import load_checkpoint, save_checkpoint
-from bodynet_cli.train import loop
-from bodynet_cli.train.loop import TrainOptions, train, train_stage
-from bodynet_cli.train.stages import STAGE_TABLE, parse_stages
+from bodynet_cli.models.stages import STAGE_TABLE, SUBNETS, parse_stages
+from bodynet_cli.pipelines.train import loop
+from bodynet_cli.pipelines.train.loop import TrainOptions, train, train_stage
 
 CTX = DistContext()
 

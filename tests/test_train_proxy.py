@@ -15,10 +15,10 @@ from bodynet_cli.data.proxies import ProxyCorruption
 from bodynet_cli.distributed import DistContext
 from bodynet_cli.models.bodynet import BodyNet
 from bodynet_cli.models.checkpoint import load_checkpoint
-from bodynet_cli.train import loop
-from bodynet_cli.train.balance import balanced_weights, term_gradient_norms
-from bodynet_cli.train.loop import TrainOptions, forward_losses, train_stage
-from bodynet_cli.train.stages import STAGE_TABLE
+from bodynet_cli.models.stages import STAGE_TABLE
+from bodynet_cli.pipelines.train import loop
+from bodynet_cli.pipelines.train.balance import balanced_weights, term_gradient_norms
+from bodynet_cli.pipelines.train.loop import TrainOptions, forward_losses, train_stage
 
 CTX = DistContext()
 PROXY_TINY = TINY.replace(name="tiny_proxy", pose2d_inputs=(), segm_inputs=("joints", "mask"),
@@ -98,7 +98,7 @@ def test_balanced_weights_are_logged_stored_and_kept_on_resume(data, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         train_stage(spec, _opts(data, tmp_path / "b"), CTX, log=lambda m: None)
     monkeypatch.setattr(loop, "forward_losses", real)
-    from bodynet_cli.train import balance
+    from bodynet_cli.pipelines.train import balance
 
     monkeypatch.setattr(balance, "measure_balanced_weights", lambda *a, **k: pytest.fail("measured again"))
     resumed = train_stage(spec, _opts(data, tmp_path / "b"), CTX, log=lambda m: None)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.train.loop import make_optimizer
-from bodynet_cli.train.sampler import StepBatchSampler, epoch_order, steps_per_epoch
-from bodynet_cli.train.state import (
+from bodynet_cli.pipelines.train.loop import make_optimizer
+from bodynet_cli.pipelines.train.sampler import StepBatchSampler, epoch_order, steps_per_epoch
+from bodynet_cli.pipelines.train.state import (
     RESUME_JSON,
     capture_rng,
     commit_dir,

@@ -142,7 +142,7 @@ def test_body_parameters_without_camera_use_fit_mode(tmp_path, toy_model, rng):
 def test_obj_with_body_topology_gets_parts(tmp_path, toy_model):
     # What `fit-smpl` writes beside its NPZ: an OBJ of the body model's topology. Vertex order survives
     # reading, so the model's part labels apply.
-    from bodynet_cli.io.fit import write_obj
+    from bodynet_cli.io.mesh import write_obj
 
     data = read_body_model_file(toy_model)
     write_obj(tmp_path / "fitted.obj", data.v_template * [1, -1, -1], data.faces)

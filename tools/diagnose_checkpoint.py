@@ -24,7 +24,7 @@ from bodynet_cli.body.conventions import SEG_FLIP
 from bodynet_cli.data.dataset import SynthDataset, collate
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou
 from bodynet_cli.models.checkpoint import load_checkpoint
-from bodynet_cli.models.targets import decode_volume
+from bodynet_cli.models.decode import decode_volume
 
 
 def main() -> None:

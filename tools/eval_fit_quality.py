@@ -26,9 +26,9 @@ import numpy as np
 
 
 def _camera_joints(joints3d: np.ndarray, camera: np.ndarray) -> np.ndarray:
-    f, cx, cy, z0 = camera.astype(np.float64)
-    Z = z0 + joints3d[:, 2].astype(np.float64)
-    return np.stack([(joints3d[:, 0] - cx) * Z / f, (joints3d[:, 1] - cy) * Z / f, Z], 1)
+    from bodynet_cli.geometry.space import joints3d_to_camera
+
+    return joints3d_to_camera(joints3d[None].astype(np.float64), camera[None].astype(np.float64))[0]
 
 
 def _stats(x: list[float]) -> str:
@@ -49,7 +49,7 @@ def main() -> None:
 
     from bodynet_cli.body.conventions import PELVIS, SMPL_TO_BODYNET
     from bodynet_cli.geometry.space import Camera, Crop, voxel_size_m
-    from bodynet_cli.io.fit import read_fitted_body
+    from bodynet_cli.io.fitted_body import read_fitted_body
     from bodynet_cli.io.sample import Sample, load_sample, save_sample
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bodynet_fit_quality_"))

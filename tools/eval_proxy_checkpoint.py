@@ -45,11 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     from bodynet_cli.data.dataset import SynthDataset, collate
     from bodynet_cli.data.proxies import ProxyCorruption
     from bodynet_cli.errors import BodyNetError
-    from bodynet_cli.geometry.space import Crop
+    from bodynet_cli.geometry.space import Crop, side_view
     from bodynet_cli.io.sample import Sample, save_sample
     from bodynet_cli.models.checkpoint import load_checkpoint
-    from bodynet_cli.models.losses import side_view
-    from bodynet_cli.predict.infer import CropProxies, Predictor
+    from bodynet_cli.pipelines.predict.infer import CropProxies, Predictor
 
     torch.set_num_threads(args.threads)
     ck = load_checkpoint(args.checkpoint)

@@ -1,4 +1,4 @@
-"""Joint, part and class conventions of SPEC section 3, defined once for the whole package.
+"""Joint, part and class conventions of docs/formats.md, defined once for the whole package.
 
 Left and right are the person's own. SMPL joint indices are 0-based.
 """
@@ -53,7 +53,7 @@ NUM_JOINTS = len(JOINT_NAMES)  # 16
 NUM_SEG = len(SEG_CLASSES)  # 15
 NUM_VOXEL_PARTS = len(VOXEL_PARTS)  # 7
 
-# 3D pose volumes: metric depth bins relative to the pelvis (SPEC section 3).
+# 3D pose volumes: metric depth bins relative to the pelvis (docs/formats.md).
 DEPTH_BIN_M = 0.045
 DEPTH_BINS = 19  # bins -9..+9 around the pelvis
 

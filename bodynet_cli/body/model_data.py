@@ -15,7 +15,7 @@ NUM_POSE_BLEND = 9 * (NUM_SMPL_JOINTS - 1)  # 207: (R - I) of the 23 non-root jo
 
 @dataclass(frozen=True, eq=False)
 class BodyModelData:
-    """An SMPL-format body model (SPEC section 5), model space Y-up, facing +Z, metres.
+    """An SMPL-format body model (docs/formats.md, body models), model space Y-up, facing +Z, metres.
 
     v_template:  float (V, 3) rest-pose vertices of the mean shape.
     shapedirs:   float (V, 3, NB) shape blend shapes (per unit beta).

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bodynet_cli.errors import EXIT_PARTIAL, EXIT_USER_ERROR, BodyNetError
+from bodynet_cli.pipelines.batch import Failure
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message = one line, at any width
 # Paths and messages are printed through ``escape``: rich would take "[nan, 1.0]" or "photo[1].jpg" for markup.
@@ -67,10 +68,10 @@ def resolve_device(name: str):
     return dev
 
 
-def finish_batch(failures: list[tuple[str, str]], n_total: int, what: str = "items") -> None:
+def finish_batch(failures: list[Failure], n_total: int, what: str = "items") -> None:
     """Report a batch's failures (one line each) and exit 3 if there were any."""
-    for path, reason in failures:
-        console.print(f"[red]failed:[/red] {escape(str(path))}: {escape(reason)}")
+    for f in failures:
+        console.print(f"[red]failed:[/red] {escape(f.item)}: {escape(f.reason)}")
     if failures:
         console.print(f"{len(failures)} of {n_total} {what} failed")
         raise typer.Exit(EXIT_PARTIAL)

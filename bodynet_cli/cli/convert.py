@@ -37,11 +37,10 @@ def convert(
     """Convert a published dataset into OUT/images/*.png (crops), OUT/labels/*.npz (ground truth in the
     sample schema) and OUT/index.json, for `bodynet eval`, `predict` and `train`. Reruns skip finished
     samples; a frame that fails is listed and the rest are converted (exit code 3)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from bodynet_cli.data.datasets import KINDS, open_reader
-    from bodynet_cli.data.datasets.convert import convert_dataset
     from bodynet_cli.errors import BodyNetError
+    from bodynet_cli.pipelines.batch import progress_bar
+    from bodynet_cli.pipelines.convert import convert_dataset
 
     kind = dataset.lower()
     if kind not in KINDS:
@@ -53,11 +52,10 @@ def convert(
     if kind in ("surreal", "up3d") and body_model is None:
         raise BodyNetError(f"{kind} ground truth needs your SMPL files: pass --body-model SMPL_FILE_OR_FOLDER")
     reader = open_reader(kind, path, split, body_model=body_model, frames=frames, clips=clips)
-    with Progress(TextColumn(f"convert {kind}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=not is_tty()) as progress:
+    with progress_bar(f"convert {kind}", console=console, enabled=is_tty()) as progress:
         task = progress.add_task("convert", total=len(reader))
         report = convert_dataset(reader, out, split, config_name=config, mesh=mesh,
                                  on_progress=lambda k: progress.advance(task, k))  # fmt: skip
     console.print(f"{report.written} written, {report.skipped} already there, {len(report.failures)} failed "
                   f"-> {out}/index.json")
-    finish_batch([(str(out / "labels" / f"{n}.npz"), r) for n, r in report.failures], report.n, "samples")
+    finish_batch(report.failures, report.n, "samples")

@@ -70,25 +70,19 @@ def eval_command(
     """
     from rich.console import Console
     from rich.table import Table
-    from tqdm import tqdm
 
-    from bodynet_cli.errors import BodyNetError
-    from bodynet_cli.io.inputs import check_out_dir
-    from bodynet_cli.metrics.evaluate import METRICS, UNITS, evaluate, pair_files, write_report
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
+    from bodynet_cli.pipelines.evaluate import evaluate_folders
 
-    if plots and out is None:
-        raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
-    if out is not None:
-        check_out_dir(out)
-    pairing = pair_files(pred_dir, gt, fits)
-    _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)
-    _list(f"ground-truth files have no prediction in {pred_dir}", pairing.gt_only, out)
-    _list(f"pairs have no fitted body in {fits}", pairing.fits_missing, out)
-    _list(f"fitted bodies in {fits} have no pair", pairing.fits_only, out)
+    def list_unpaired(pairing) -> None:
+        _list(f"prediction files have no ground truth in {gt}", pairing.pred_only, out)
+        _list(f"ground-truth files have no prediction in {pred_dir}", pairing.gt_only, out)
+        _list(f"pairs have no fitted body in {fits}", pairing.fits_missing, out)
+        _list(f"fitted bodies in {fits} have no pair", pairing.fits_only, out)
 
-    with tqdm(total=len(pairing.names), unit="pair", desc="eval", disable=not is_tty()) as bar:
-        report = evaluate(pred_dir, gt, fits, threshold, workers, pairing, progress=lambda: bar.update(1),
-                          pred_on_gt_crops=pred_on_gt_crops)
+    report, paths = evaluate_folders(pred_dir, gt, fits, out, threshold=threshold, workers=workers,
+                                     pred_on_gt_crops=pred_on_gt_crops, plots=plots, worst=worst,
+                                     on_pairing=list_unpaired, console=console, show_progress=is_tty())  # fmt: skip
 
     for note, count in sorted(report.notes().items()):
         console.print(f"[cyan]note:[/cyan] {note} ({count} of {len(report.samples)} pairs)")
@@ -113,11 +107,6 @@ def eval_command(
             table.add_row(m + unit, "-", "-", "0", s.reason or "")
     Console(highlight=False, soft_wrap=True).print(table)
 
-    if out is not None:
-        paths = write_report(report, out)
-        if plots:
-            from bodynet_cli.viz.eval_plots import write_eval_plots
-
-            paths += write_eval_plots(report, out, worst)
+    if paths:
         console.print(f"wrote {', '.join(str(p) for p in paths)}")
     finish_batch(report.failures, len(report.samples), what="pairs")

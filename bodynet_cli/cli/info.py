@@ -47,12 +47,11 @@ def _body_model_summary() -> str:
 
 def _checkpoint_summary() -> str:
     """The checkpoint ``predict`` uses without ``--checkpoint``, or why there is none."""
-    from bodynet_cli.cli.predict import _checkpoint_dir
     from bodynet_cli.errors import BodyNetError
-    from bodynet_cli.models.checkpoint import load_checkpoint
+    from bodynet_cli.models.checkpoint import load_checkpoint, resolve_checkpoint
 
     try:
-        path = _checkpoint_dir(None)
+        path = resolve_checkpoint(None)
         ck = load_checkpoint(path)
     except BodyNetError as e:
         return f"none usable: {e}"

@@ -19,9 +19,7 @@ from bodynet_cli.cli.common import (
     user_errors,
 )
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.predict.crops import DEFAULT_MARGIN
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "small"
+from bodynet_cli.pipelines.predict.crops import DEFAULT_MARGIN
 
 
 class CropMode(str, Enum):
@@ -43,17 +41,6 @@ class Precision(str, Enum):
     auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
-
-
-def _checkpoint_dir(checkpoint: Path | None) -> Path:
-    if checkpoint is not None:
-        return checkpoint
-    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
-        raise BodyNetError(
-            f"no default checkpoint is installed (looked in {DEFAULT_CHECKPOINT}); pass --checkpoint DIR, a "
-            "folder with model.safetensors and config.json (e.g. one written by `bodynet train`)"
-        )
-    return DEFAULT_CHECKPOINT
 
 
 @user_errors
@@ -136,17 +123,10 @@ def predict(
     Exit code 3 when any image failed (they are listed), 0 otherwise. Under
     `torchrun --nproc-per-node N -m bodynet_cli predict ...` the images are shared among the processes.
     """
-    from bodynet_cli import __version__
     from bodynet_cli.cli.common import resolve_device
-    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
-    from bodynet_cli.io.images import discover_images
-    from bodynet_cli.io.inputs import check_out_dir
-    from bodynet_cli.models.checkpoint import load_checkpoint
-    from bodynet_cli.predict import distributed
-    from bodynet_cli.predict.crops import read_boxes
-    from bodynet_cli.predict.infer import Predictor
-    from bodynet_cli.predict.outputs import split_collisions, write_failures_csv, write_joints_json
-    from bodynet_cli.predict.run import PredictOptions, run_predict
+    from bodynet_cli.pipelines.predict.batch import predict_images
+    from bodynet_cli.pipelines.predict.crops import read_boxes
+    from bodynet_cli.pipelines.predict.run import PredictOptions
 
     if boxes is not None and crop == CropMode.full:
         raise BodyNetError("--boxes and --crop full exclude each other; pick one")
@@ -168,55 +148,20 @@ def predict(
         threshold=threshold,
         max_side=max_side,
     )
-    check_out_dir(out)
-    from bodynet_cli.io.video import expand_videos
-
-    items = expand_videos(discover_images(inputs, out, videos=True), every)
-    if not items:
-        raise BodyNetError(f"no image or video files found in {' '.join(inputs)}")
-    n_images = len(items)
-    items, failures = split_collisions(items)
-    ranks = init_distributed(dev)
-    dev = local_device(dev, ranks)  # each torchrun process takes the GPU of its LOCAL_RANK
-    loaded = load_checkpoint(_checkpoint_dir(checkpoint), dev)
-    predictor = Predictor(loaded.model, dev, precision.value)
-    front_end = None
-    if opts.crop_mode == "auto" or predictor.needs_proxies:
-        from bodynet_cli.people import FrontEnd
-
-        front_end = FrontEnd(device=dev, tiles=people == People.all if tiles is None else tiles)
-    cfg = loaded.config
-    meta = {"tool": f"bodynet {__version__}", "model": cfg.name, "config_hash": cfg.hash(),
-            "checkpoint_sha256": loaded.sha256}
-    out.mkdir(parents=True, exist_ok=True)
-    mine = distributed.shard(items, ranks)
-    show = ranks.is_main and is_tty()
-    from tqdm import tqdm
-
-    with tqdm(total=len(mine), unit="img", desc="predict", disable=not show) as bar:
-        report = run_predict(mine, predictor, opts, meta, on_progress=bar.update, front_end=front_end)
-    interrupted = distributed.any_rank(report.interrupted, ranks)
-    failures = failures + distributed.gather_lists(report.failures, ranks)
-    warnings = distributed.gather_lists(report.warnings, ranks)
-    done = sum(distributed.gather_lists([report.done], ranks))
-    skipped = sum(distributed.gather_lists([report.skipped], ranks))
-    people_written = sum(distributed.gather_lists([report.people], ranks))
-    distributed.barrier(ranks)  # every rank's files are written before rank 0 lists them
-    shutdown_distributed(ranks)
-    if interrupted:
-        if ranks.is_main:
-            console.print(f"interrupted: {done} images written this run, every file complete; "
+    run = predict_images(inputs, opts, checkpoint, dev, precision.value, console=console, show_progress=is_tty(),
+                         every=every, tiles=people == People.all if tiles is None else tiles)
+    if run.interrupted:
+        if run.is_main:
+            console.print(f"interrupted: {run.done} images written this run, every file complete; "
                           "run again with --skip-existing to resume")
         raise typer.Exit(130)
-    if not ranks.is_main:
-        raise typer.Exit(3 if failures else 0)
-    for path, warning in sorted(warnings)[:10]:
+    if not run.is_main:
+        raise typer.Exit(3 if run.failures else 0)
+    for path, warning in sorted(run.warnings)[:10]:
         console.print(f"[yellow]warning:[/yellow] {escape(f'{path}: {warning}')}")
-    if len(warnings) > 10:
-        console.print(f"... and {len(warnings) - 10} more warnings (each output's meta lists its own)")
-    write_failures_csv(out, failures)
-    listed = write_joints_json(out, items, opts.mesh, opts.viz, opts.people)
-    people_note = f" ({people_written} people)" if opts.people == "all" else ""
-    console.print(f"{done} written{people_note}, {skipped} already there, {len(failures)} failed; "
-                  f"{listed} images in {out / 'joints.json'}")
-    finish_batch(failures, n_images, what="images")
+    if len(run.warnings) > 10:
+        console.print(f"... and {len(run.warnings) - 10} more warnings (each output's meta lists its own)")
+    people_note = f" ({run.people} people)" if opts.people == "all" else ""
+    console.print(f"{run.done} written{people_note}, {run.skipped} already there, {len(run.failures)} failed; "
+                  f"{run.listed} images in {out / 'joints.json'}")
+    finish_batch(run.failures, run.n_images, what="images")

@@ -28,12 +28,10 @@ def synth(
     second person) into OUT/images/*.png, with ground truth in OUT/labels/*.npz (joints, segmentation,
     person mask, voxels, body parameters, camera) and OUT/index.json (train/val/test splits, settings).
     Same seed, same files; reruns skip finished samples."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from bodynet_cli.pipelines.batch import progress_bar
+    from bodynet_cli.pipelines.synth import write_dataset
 
-    from bodynet_cli.data.synth.writer import write_dataset
-
-    with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=not is_tty()) as progress:
+    with progress_bar("synth", console=console, enabled=is_tty()) as progress:
         task = progress.add_task("synth", total=n)
         report = write_dataset(out, n, config_name=config, seed=seed, workers=workers, body_model=body_model,
                                mesh=mesh, on_progress=lambda k: progress.advance(task, k))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,45 +9,6 @@ import typer
 
 from bodynet_cli.cli.common import BatchSizeOpt, DeviceOpt, OutDir, SeedOpt, console, user_errors
 from bodynet_cli.errors import BodyNetError
-
-
-def load_config(text: str):
-    """``--config``: a configuration name, or a JSON file (a ``ModelConfig`` dict or a checkpoint's config.json)."""
-    from bodynet_cli.models.config import CONFIGS, ModelConfig, get_config
-
-    if text in CONFIGS:
-        return get_config(text)
-    path = Path(text)
-    if not path.is_file():
-        raise BodyNetError(f"--config {text!r}: neither a config name ({', '.join(CONFIGS)}) nor a JSON file")
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"--config {path}: not readable JSON ({e})") from None
-    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
-        doc = doc["config"]
-    try:
-        return ModelConfig.from_dict(doc)
-    except TypeError as e:
-        raise BodyNetError(f"--config {path}: not a model configuration ({e})") from None
-
-
-def load_corruption(path: Path | None):
-    """``--proxy-corruption``: a JSON object of ``ProxyCorruption`` fields (the rest keep their defaults)."""
-    from dataclasses import replace
-
-    from bodynet_cli.data.proxies import ProxyCorruption
-
-    if path is None:
-        return ProxyCorruption()
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"--proxy-corruption {path}: not readable JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise BodyNetError(f"--proxy-corruption {path}: expected a JSON object of ProxyCorruption settings")
-    ProxyCorruption.from_dict({**ProxyCorruption().to_dict(), **doc})  # validates names and values
-    return replace(ProxyCorruption(), **doc)
 
 
 @user_errors
@@ -151,10 +111,10 @@ def train(
     `torchrun --nproc-per-node N -m bodynet_cli train ...` (gloo on CPU, NCCL on GPUs).
     """
     from bodynet_cli.cli.common import is_tty, resolve_device
-    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
-    from bodynet_cli.train.loop import OPTIMIZERS, TrainOptions
-    from bodynet_cli.train.loop import train as run_training
-    from bodynet_cli.train.stages import parse_stages
+    from bodynet_cli.data.proxies import load_corruption
+    from bodynet_cli.models.config import load_config
+    from bodynet_cli.models.stages import parse_stages
+    from bodynet_cli.pipelines.train.loop import OPTIMIZERS, TrainOptions, train_processes
 
     if steps is not None and epochs is not None:
         raise BodyNetError("--steps and --epochs both given; use one of them")
@@ -177,27 +137,19 @@ def train(
     cfg = load_config(config)
     corruption = load_corruption(proxy_corruption)
     specs = tuple(parse_stages(stage))
-    dev = resolve_device(device)
-    ctx = init_distributed(dev)
-    try:
-        opts = TrainOptions(
-            data_dir=data_dir, out_dir=out, config=cfg, stages=specs, steps=steps, epochs=epochs,
-            batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
-            val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
-            device=local_device(dev, ctx), amp=amp, channels_last=channels_last, compile=compile_model,
-            augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
-            balance_losses=balance_losses, data=sources, body_model=body_model,
-        )  # fmt: skip
-
-        def log(msg: str) -> None:
-            if ctx.is_main:
-                console.print(msg)
-
-        results = run_training(opts, ctx, log)
+    opts = TrainOptions(
+        data_dir=data_dir, out_dir=out, config=cfg, stages=specs, steps=steps, epochs=epochs,
+        batch_size=batch_size, lr=lr, optimizer=optimizer, workers=workers, val_every=val_every,
+        val_samples=val_samples, ckpt_every=ckpt_every, log_every=log_every, seed=seed,
+        device=resolve_device(device), amp=amp, channels_last=channels_last, compile=compile_model,
+        augment=augment, init=init, progress=is_tty(), proxy_corruption=corruption,
+        balance_losses=balance_losses, data=sources, body_model=body_model,
+    )  # fmt: skip
+    results, is_main = train_processes(opts, console.print)
+    if is_main:
         for r in results:
             rate = f", {r.samples_per_s:.2f} samples/s" if r.samples_per_s else ""
-            log(f"{r.stage}: {'already finished' if r.skipped else 'done'} at step {r.steps}{rate} -> {r.checkpoint}")
-        log(f"final model: {out / 'final'}")
-    finally:
-        shutdown_distributed(ctx)
+            console.print(f"{r.stage}: {'already finished' if r.skipped else 'done'} at step {r.steps}{rate} -> "
+                          f"{r.checkpoint}")
+        console.print(f"final model: {out / 'final'}")
     raise typer.Exit(0)

@@ -1,7 +1,7 @@
 """A torch Dataset over the ``bodynet synth`` layout, with augmentation that keeps every target consistent.
 
 Layout: ``ROOT/images/NAME.png`` (the crop at the config's input size, RGB), ``ROOT/labels/NAME.npz``
-(the SPEC section 4 sample schema) and ``ROOT/index.json`` (the train/val/test splits).
+(the sample schema of docs/formats.md) and ``ROOT/index.json`` (the train/val/test splits).
 
 Items are keyed by ``(epoch, index)``: the augmentation of an item is drawn from a generator seeded by
 ``(seed, epoch, index)``, so a sample looks the same whatever the worker count, the rank, or whether the
@@ -12,7 +12,6 @@ it on the device, which keeps worker-to-loop traffic small.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, fields
@@ -25,6 +24,7 @@ from bodynet_cli.body.conventions import JOINT_FLIP, NUM_JOINTS, SEG_FLIP, VOXEL
 from bodynet_cli.data.proxies import ProxyCorruption, make_proxies
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
+from bodynet_cli.io.json_file import read_json
 from bodynet_cli.io.npz import read_npz
 from bodynet_cli.io.sample import sample_from_arrays
 from bodynet_cli.models.config import ModelConfig
@@ -38,10 +38,7 @@ def read_split(root: str | os.PathLike, split: str) -> list[str]:
     path = root / "index.json"
     if not path.is_file():
         raise BodyNetError(f"{path}: no such file; DATA_DIR must be a folder written by `bodynet synth`")
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"{path}: not readable JSON ({e}); re-run `bodynet synth` to rewrite it") from None
+    index = read_json(path, hint="; re-run `bodynet synth` to rewrite it")
     splits = index.get("splits") if isinstance(index, dict) else None
     if not isinstance(splits, dict) or split not in splits:
         raise BodyNetError(f"{path}: has no {split!r} split under 'splits'; re-run `bodynet synth` to rewrite it")
@@ -331,8 +328,8 @@ def apply_augment(aug: Augment, image: np.ndarray, joints_hm: np.ndarray, depth_
     image: uint8 (3, I, I); joints_hm: (J, 2) heatmap pixels; depth_m: (J,) metres; seg: uint8 (I, I);
     voxels: bool (R, R, R); parts: uint8 (R, R, R) or None; fill: (3,) RGB in [0, 1] for pixels from
     outside the crop. The grid's x, y are the image's own pixels, so (x, y) of every z-slice move with the
-    image; a zoom by s is the crop side divided by s, which by SPEC section 3 also scales z about R/2 by s
-    (joint depth in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps
+    image; a zoom by s is the crop side divided by s, which in BodyNet space (docs/formats.md) also scales z
+    about R/2 by s (joint depth in metres, and so the 3D-pose depth bins, does not change). A flip mirrors x and swaps
     left and right labels. The rotation is a roll of the image about the crop centre.
     """
     rgb = image.astype(np.float32) * (np.asarray(aug.gain, dtype=np.float32) / 255.0)[:, None, None]

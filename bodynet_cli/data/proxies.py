@@ -10,6 +10,7 @@ augmentation (flip, zoom, rotation), so proxies and targets stay consistent. Sha
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -217,3 +218,18 @@ def make_proxies(joints: np.ndarray, mask: np.ndarray, c: ProxyCorruption, rng: 
     outside = ~((pj >= 0) & (pj < n)).all(axis=1)
     scores[outside] = 0.0
     return ProxySample(joints=pj.astype(np.float32), scores=scores.astype(np.float32), mask=m.astype(np.uint8))
+
+
+def load_corruption(path: Path | None) -> ProxyCorruption:
+    """``--proxy-corruption``: a JSON object of ``ProxyCorruption`` fields (the rest keep their defaults)."""
+    from dataclasses import replace
+
+    from bodynet_cli.io.json_file import read_json
+
+    if path is None:
+        return ProxyCorruption()
+    doc = read_json(path, f"--proxy-corruption {path}")
+    if not isinstance(doc, dict):
+        raise BodyNetError(f"--proxy-corruption {path}: expected a JSON object of ProxyCorruption settings")
+    ProxyCorruption.from_dict({**ProxyCorruption().to_dict(), **doc})  # validates names and values
+    return replace(ProxyCorruption(), **doc)

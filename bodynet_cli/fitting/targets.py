@@ -15,7 +15,7 @@ import numpy as np
 from bodynet_cli.body.conventions import PELVIS, SKELETON_EDGES
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.isosurface import isosurface
-from bodynet_cli.geometry.space import Camera, Crop, grid_to_camera, voxel_size_m
+from bodynet_cli.geometry.space import Camera, Crop, grid_to_camera, unproject, voxel_size_m
 from bodynet_cli.io.sample import Sample
 
 
@@ -58,7 +58,7 @@ def target_from_sample(
 ) -> FitTarget:
     """Surface points (marching cubes of ``voxel_probs`` when saved, else of ``voxels``) and joints.
 
-    sample: a prediction (SPEC section 4) with ``voxels`` or ``voxel_probs``, ``joints3d``, ``crop``
+    sample: a prediction (docs/formats.md) with ``voxels`` or ``voxel_probs``, ``joints3d``, ``crop``
         and optionally ``camera``. source: its path, for messages.
     n_points: surface points kept (a random subset of the isosurface vertices; all if fewer).
     reference_joints: (16, 3) metres, the body model's rest joints, for the scale without a camera.
@@ -88,13 +88,12 @@ def target_from_sample(
     if sample.camera is not None:
         cam = Camera.from_array(sample.camera)
         points = grid_to_camera(pts, cam, crop, res)
-        Z = cam.z0 + j3[:, 2]
-        joints = np.stack([(j3[:, 0] - cam.cx) * Z / cam.f, (j3[:, 1] - cam.cy) * Z / cam.f, Z], axis=1)
+        joints = unproject(j3[:, :2], cam.z0 + j3[:, 2], cam)
         return FitTarget(points.astype(np.float32), joints.astype(np.float32), "camera",
                          voxel_size_m(cam, crop, res))
-    k = res / crop.side
     centre = res / 2
-    joints = np.stack([(j3[:, 0] - crop.x0) * k - centre, (j3[:, 1] - crop.y0) * k - centre, j3[:, 2]], axis=1)
+    joints = j3.copy()
+    joints[:, :2] = crop.image_to_crop(j3[:, :2], res) - centre  # grid x, y about the grid centre
     joints[:, 2] -= joints[PELVIS, 2]
     scale = estimate_grid_scale(joints, reference_joints)
     return FitTarget((pts - centre).astype(np.float32), joints.astype(np.float32), "grid", scale)

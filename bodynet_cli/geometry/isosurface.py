@@ -1,7 +1,7 @@
 """The isosurface of a voxel grid as a triangle mesh in continuous grid coordinates (marching cubes).
 
 Grids are indexed ``[z, y, x]``; the returned vertices are ``(x, y, z)`` in the project's
-continuous grid coordinates, where voxel index i has its centre at i + 0.5 (SPEC section 3), so
+continuous grid coordinates, where voxel index i has its centre at i + 0.5 (docs/formats.md), so
 ``grid_to_camera`` maps them straight to camera metres.
 """
 

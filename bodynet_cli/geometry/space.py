@@ -1,4 +1,4 @@
-"""BodyNet space: how a voxel grid of resolution R lines up with the image (SPEC section 3).
+"""BodyNet space: how a voxel grid of resolution R lines up with the image (docs/formats.md).
 
 Camera space uses OpenCV axes (x right, y down, z forward), metres. The image crop is the square
 ``(x0, y0, side S)`` of the original image, resized to the network input size. A camera point
@@ -8,7 +8,10 @@ Camera space uses OpenCV axes (x right, y down, z forward), metres. The image cr
     z = (Z − Z0)·(f/Z0)·R/S + R/2
 
 Arrays index the grid as ``[z, y, x]``; index i covers [i, i+1) and its centre is i + 0.5.
-Every function works on numpy arrays and torch tensors alike (points (..., 3)).
+Every function works on numpy arrays and torch tensors alike (points (..., 3)). This module is the
+one place for the camera, crop and view maths: projection and its inverse (``project``,
+``unproject``, ``joints3d_to_camera``), crop mappings (``Crop``, ``crops_to_image``), and the
+front and side views of a grid (``front_view``, ``side_view``).
 """
 
 from __future__ import annotations
@@ -69,6 +72,49 @@ class Crop:
         out[..., 1] = uv[..., 1] * s + self.y0
         return out
 
+    def crop_to_image_matrix(self) -> np.ndarray:
+        """``crop_to_image`` as a 3×3 homogeneous matrix (float64): crop pixels (x, y, 1) -> original pixels."""
+        k = self.side / self.size
+        return np.array([[k, 0.0, self.x0], [0.0, k, self.y0], [0.0, 0.0, 1.0]])
+
+    def compose(self, inner) -> np.ndarray:
+        """A crop given in this crop's resized pixels -> the same crop in original pixels.
+
+        inner: (4,) x0, y0, side (pixels of this crop resized to ``self.size``), size. Returns float64
+        (4,) with x0, y0, side in original pixels and ``size`` kept (e.g. a prediction made on a crop
+        image, re-expressed in the frame of the image that crop came from).
+        """
+        c = np.asarray(inner, dtype=np.float64).copy()
+        c[:2] = self.crop_to_image(c[:2])
+        c[2] = c[2] * (self.side / self.size)
+        return c
+
+
+def crops_to_image(uv, crops, size: float):
+    """Pixels of per-sample crops resized to ``size`` -> original-image pixels, batched.
+
+    uv: (B, J, 2) (e.g. decoded heatmap peaks, ``size`` = the heatmap size); crops: (B, 4) as x0, y0,
+    side, size (numpy or torch, like ``uv``). Returns (B, J, 2): uv·side/size + (x0, y0).
+    """
+    scale = (crops[:, 2] / size)[:, None, None]
+    return uv * scale + crops[:, None, :2]
+
+
+def crop_pixel_centres(shape: tuple[int, int], dst: Crop | None = None,
+                       src: Crop | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Centres of the pixels of a (H, W) map over crop ``dst``, as fractions of crop ``src``.
+
+    Returns (u (W,), v (H,)) float64: the column and row centres, 0 and 1 at ``src``'s edges, so a map
+    of any size over ``src`` is indexed by floor(u·width). With either crop None both are taken to be
+    the same crop.
+    """
+    h, w = shape
+    u = (np.arange(w) + 0.5) / w
+    v = (np.arange(h) + 0.5) / h
+    if src is not None and dst is not None:
+        u = (dst.x0 + u * dst.side - src.x0) / src.side
+        v = (dst.y0 + v * dst.side - src.y0) / src.side
+    return u, v
 
 def _stack(parts, like):
     try:
@@ -110,3 +156,42 @@ def project(points, camera: Camera):
     """Perspective projection of camera points (..., 3) to original-image pixels (..., 2)."""
     X, Y, Z = points[..., 0], points[..., 1], points[..., 2]
     return _stack([camera.f * X / Z + camera.cx, camera.f * Y / Z + camera.cy], points)
+
+
+def unproject(uv, depth, camera):
+    """Inverse of ``project``: original-image pixels (..., 2) at camera depth Z (...) -> camera metres (..., 3).
+
+    X = (u − cx)·Z/f, Y = (v − cy)·Z/f. camera: a ``Camera``, or an array (..., 4) of (f, cx, cy, Z0)
+    that broadcasts against ``uv[..., 0]`` (one camera per sample).
+    """
+    if isinstance(camera, Camera):
+        f, cx, cy = camera.f, camera.cx, camera.cy
+    else:
+        f, cx, cy = camera[..., 0], camera[..., 1], camera[..., 2]
+    return _stack([(uv[..., 0] - cx) * depth / f, (uv[..., 1] - cy) * depth / f, depth], uv)
+
+
+def joints3d_to_camera(joints3d, camera):
+    """Joints of a sample file (x, y original-image pixels, z metres from the pelvis) -> camera metres.
+
+    joints3d: (B, J, 3); camera: (B, 4) as (f, cx, cy, Z0), Z0 the pelvis depth.
+    Z = Z0 + z, then ``unproject``. Returns (B, J, 3).
+    """
+    z = camera[:, None, 3] + joints3d[..., 2]
+    return unproject(joints3d[..., :2], z, camera[:, None])
+
+
+def front_view(grid):
+    """Front view, the silhouette the camera sees: max over depth z. grid: (..., R, R, R) ``[z, y, x]``
+    (numpy or torch) -> (..., R, R) ``[y, x]``, in image layout (the paper's FV)."""
+    if isinstance(grid, np.ndarray):
+        return grid.max(axis=-3)
+    return grid.amax(dim=-3)
+
+
+def side_view(grid):
+    """Side view: max over x. grid: (..., R, R, R) ``[z, y, x]`` -> (..., R, R) ``[y, z]``: rows are image
+    rows, columns depth from the camera (the paper's SV)."""
+    if isinstance(grid, np.ndarray):
+        return np.swapaxes(grid.max(axis=-1), -1, -2)
+    return grid.amax(dim=-1).transpose(-1, -2)

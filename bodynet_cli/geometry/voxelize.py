@@ -17,7 +17,7 @@ Spaces. The maths runs in a *working space* P whose axes are monotone per-axis f
 axes, so grid-axis columns are P-axis lines and grid voxels are P-space boxes:
 
 - affine meshes (``voxelize_grid``, ``fit`` mode): P is the grid itself;
-- BodyNet space (``voxelize_camera``, SPEC section 3): P = (x, y, q) with x, y the grid's own (an affine
+- BodyNet space (``voxelize_camera``, docs/formats.md): P = (x, y, q) with x, y the grid's own (an affine
   function of X/Z, Y/Z) and q = Z0·(1 − Z0/Z)·c + R/2, c = f·R/(Z0·S), an affine function of −1/Z
   that equals grid z to first order at the pelvis depth. (X, Y, Z) → (X/Z, Y/Z, −1/Z) is projective,
   so straight camera-space triangles stay straight in P, and the interpolated crossing depth is exact.
@@ -467,7 +467,7 @@ def voxelize_grid(vertices_grid, faces, res: int, conservative: bool = False,
 
 def voxelize_camera(vertices_cam, faces, camera: Camera, crop: Crop, res: int, conservative: bool = False,
                     closed: bool | None = None) -> torch.Tensor:
-    """Occupancy in BodyNet space (SPEC section 3) of a mesh in camera metres, exact at voxel centres.
+    """Occupancy in BodyNet space (docs/formats.md) of a mesh in camera metres, exact at voxel centres.
 
     vertices_cam: (V, 3) or (B, V, 3) camera metres (OpenCV axes, all Z > 0); faces: int (F, 3);
     camera, crop: the BodyNet-space alignment; res: R; conservative, closed: as ``voxelize_grid``.

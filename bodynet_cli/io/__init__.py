@@ -1,1 +1,1 @@
-"""File schemas of SPEC section 4 (read, validate, write), bit-packing, atomic writes, images."""
+"""File schemas of docs/formats.md (read, validate, write), bit-packing, atomic writes, images."""

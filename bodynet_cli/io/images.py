@@ -15,6 +15,7 @@ import numpy as np
 
 from bodynet_cli.body.conventions import RGB_MEAN
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.geometry.space import Crop
 from bodynet_cli.io.inputs import InputFile, discover_inputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -157,3 +158,83 @@ def load_input(item: InputFile, max_side: int = 2048) -> LoadedImage:
         target = (max(1, round(w / k)), max(1, round(h / k)))
         rgb = np.asarray(Image.fromarray(rgb).resize(target, Image.Resampling.BILINEAR, reducing_gap=3.0))
     return LoadedImage(rgb=np.ascontiguousarray(rgb), scale=float(k), width=w, height=h, time_s=frame.time_s)
+
+
+def crop_pixels(image: LoadedImage, crop: Crop) -> np.ndarray:
+    """Resample ``crop`` of ``image`` to uint8 (size, size, 3), antialiased, outside = mean colour.
+
+    Output pixel i's centre i + 0.5 samples original pixel ``crop.x0 + (i + 0.5) · side / size``.
+    Memory is bounded by the image and the output, whatever the crop: a crop reaching far beyond the
+    image (a huge box, a large margin) is resampled by ``_crop_far``, one wholly outside is the fill colour.
+    """
+    from PIL import Image
+
+    k = image.scale
+    x0, y0, side = crop.x0 / k, crop.y0 / k, crop.side / k  # in pixels of image.rgb
+    h, w = image.rgb.shape[:2]
+    # Pad by the filter's reach beyond the crop too: the resampling then sees the fill colour outside
+    # the image whether or not the crop touches its border (the same crop of the same pixels always
+    # gives the same result, wherever the image lies in a larger canvas).
+    m = int(np.ceil(side / crop.size)) + 1
+    if x0 - m >= w or y0 - m >= h or x0 + side + m <= 0 or y0 + side + m <= 0:
+        return np.full((crop.size, crop.size, 3), FILL_RGB, dtype=np.uint8)  # nothing of the image in reach
+    pl, pt = max(0, int(np.ceil(m - x0))), max(0, int(np.ceil(m - y0)))
+    pr, pb = max(0, int(np.ceil(x0 + side + m - w))), max(0, int(np.ceil(y0 + side + m - h)))
+    if (w + pl + pr) * (h + pt + pb) > _MAX_CANVAS * max(w, h, crop.size) ** 2:
+        return _crop_far(image.rgb, x0, y0, side, crop.size)
+    img = Image.fromarray(image.rgb)
+    if pl or pt or pr or pb:
+        canvas = Image.new("RGB", (w + pl + pr, h + pt + pb), FILL_RGB)
+        canvas.paste(img, (pl, pt))
+        img = canvas
+    box = (x0 + pl, y0 + pt, x0 + pl + side, y0 + pt + side)
+    out = img.resize((crop.size, crop.size), Image.Resampling.BILINEAR, box=box)
+    return np.asarray(out, dtype=np.uint8)
+
+
+# A padded canvas up to this many times the square of the image's longer side (or of the output) is
+# made whole: every letterbox and person crop of an ordinary image stays on that exact path.
+_MAX_CANVAS = 4
+
+
+def _block_sums(a: np.ndarray, start: int, q: int, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums (int64) of ``a`` over the blocks [start + b·q, start + (b+1)·q), b = 0..n-1, along ``axis``, and
+    how many positions of each block lie inside ``a`` (the rest is outside the image). Every block must
+    overlap ``a``."""
+    lo = np.clip(start + np.arange(n) * q, 0, a.shape[axis])
+    hi = np.clip(start + np.arange(1, n + 1) * q, 0, a.shape[axis])
+    assert np.all(hi > lo), "every block overlaps the array"
+    part = np.take(a, np.arange(lo[0], hi[-1]), axis=axis)
+    return np.add.reduceat(part, lo - lo[0], axis=axis, dtype=np.int64), hi - lo
+
+
+def _crop_far(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    """A crop much larger than the image (x0, y0, side in pixels of ``rgb``), in memory proportional to the
+    image plus the output: the canvas is first reduced by an integer factor q (exact block means, the
+    outside counting as the fill colour), so the final bilinear resample works on a canvas of a few
+    output sizes. Two filters instead of one: results differ slightly from the one-pass path, which
+    would need a canvas of the crop's full size.
+    """
+    from PIL import Image
+
+    s = side / size  # image pixels per output pixel
+    q = max(1, int(s // 2))  # the final resample then reduces by s / q in [2, 4)
+    m = int(np.ceil(s)) + 1  # the bilinear filter's reach, as in crop_pixels
+    bx, by = int(np.floor(x0)) - m, int(np.floor(y0)) - m  # canvas origin, image pixels
+    nx, ny = int(np.ceil((side + 2 * m + 2) / q)), int(np.ceil((side + 2 * m + 2) / q))  # canvas in blocks
+    h, w = rgb.shape[:2]
+    # Only the blocks that overlap the image need its pixels.
+    bx0, bx1 = max(0, (0 - bx) // q), min(nx, -(-(w - bx) // q))
+    by0, by1 = max(0, (0 - by) // q), min(ny, -(-(h - by) // q))
+    canvas = np.empty((ny, nx, 3), np.float64)
+    canvas[:] = FILL_RGB
+    if bx0 < bx1 and by0 < by1:
+        cols, ncols = _block_sums(rgb, bx + bx0 * q, q, bx1 - bx0, 1)
+        sums, nrows = _block_sums(cols, by + by0 * q, q, by1 - by0, 0)
+        inside = (nrows[:, None] * ncols[None, :])[..., None].astype(np.float64)
+        canvas[by0:by1, bx0:bx1] = (sums + (q * q - inside) * np.asarray(FILL_RGB, np.float64)) / (q * q)
+    box = ((x0 - bx) / q, (y0 - by) / q, (x0 - bx + side) / q, (y0 - by + side) / q)
+    # Float channels: the block means keep their fractions (a small image in a huge crop is a few levels).
+    out = [np.asarray(Image.fromarray(canvas[..., c].astype(np.float32), mode="F").resize(
+        (size, size), Image.Resampling.BILINEAR, box=box)) for c in range(3)]  # fmt: skip
+    return np.clip(np.stack(out, axis=-1) + 0.5, 0, 255).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""Safe NPZ reading, atomic writing, and the bit-packed voxel encoding of SPEC section 4."""
+"""Safe NPZ reading, atomic writing, and the bit-packed voxel encoding of docs/formats.md."""
 
 from __future__ import annotations
 

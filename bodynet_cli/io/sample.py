@@ -1,4 +1,4 @@
-"""The prediction / ground-truth sample file of SPEC section 4 (``predict``, ``synth``, ``eval``).
+"""The prediction / ground-truth sample file of docs/formats.md (``predict``, ``synth``, ``eval``).
 
 One NPZ per image. On disk the occupancy grid is bit-packed (``voxels`` + ``voxel_shape``); in
 memory ``Sample.voxels`` is a bool (R, R, R) array in ``[z, y, x]`` order.
@@ -205,7 +205,7 @@ def sample_from_arrays(
         _check_values(path, key, arr)
         setattr(out, key, arr.astype(dtype, copy=False))
     if out.faces is not None and out.faces.size:
-        from bodynet_cli.geometry.mesh_io import check_mesh
+        from bodynet_cli.io.mesh import check_mesh
 
         check_mesh(path, out.vertices, z["faces"], what="key 'faces'")
     if out.person_mask is not None:

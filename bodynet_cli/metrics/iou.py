@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bodynet_cli.body.conventions import NUM_SEG, NUM_VOXEL_PARTS
-from bodynet_cli.metrics._array import is_torch, nanmean_last, safe_div
+from bodynet_cli.metrics.arrays import is_torch, nanmean_last, safe_div
 
 # popcount of every byte value, for numpy without ``bitwise_count`` (numpy < 2.0)
 _POPCOUNT8 = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.int64)
@@ -112,7 +112,7 @@ def class_iou(confusion):
 def part_voxel_iou(pred, gt, num_parts: int = NUM_VOXEL_PARTS):
     """Mean IoU over the body parts (classes 1..P-1; background excluded) of part-voxel grids.
 
-    pred, gt: integer labels (B, R, R, R) in [0, P), numpy or torch. P = 7 (SPEC section 3).
+    pred, gt: integer labels (B, R, R, R) in [0, P), numpy or torch. P = 7 (docs/formats.md, voxel parts).
     Returns float64 (B,). A part absent from both grids of a sample is left out of that sample's
     mean; NaN when no part is present in either.
     """

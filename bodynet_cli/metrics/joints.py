@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from bodynet_cli.body.conventions import HEAD, NECK, PELVIS
-from bodynet_cli.metrics._array import is_torch, norm_last, safe_div
+from bodynet_cli.metrics.arrays import is_torch, norm_last, safe_div
 
 
 def head_size(gt2d):
@@ -56,23 +56,6 @@ def pckh(pred2d, gt2d, thresh: float = 0.5, visible=None):
     n = visible.sum(-1)
     h_ok = head_size(gt2d) > 0
     return safe_div(hit, n * h_ok)
-
-
-def joints3d_to_camera(joints3d, camera):
-    """Joints of a sample file (x, y original-image pixels, z metres from the pelvis) -> camera metres.
-
-    joints3d: (B, J, 3); camera: (B, 4) as (f, cx, cy, Z0), Z0 the pelvis depth.
-    Z = Z0 + z, X = (x - cx)·Z/f, Y = (y - cy)·Z/f. Returns (B, J, 3).
-    """
-    f, cx, cy, z0 = (camera[:, i, None] for i in range(4))
-    z = z0 + joints3d[..., 2]
-    x = (joints3d[..., 0] - cx) * z / f
-    y = (joints3d[..., 1] - cy) * z / f
-    if is_torch(joints3d):
-        import torch
-
-        return torch.stack([x, y, z], dim=-1)
-    return np.stack([x, y, z], axis=-1)
 
 
 def joint3d_distances_mm(pred, gt):

@@ -1,4 +1,4 @@
-"""Surface error of a fitted body against the ground-truth mesh (SPEC section 7).
+"""Surface error of a fitted body against the ground-truth mesh (docs/formats.md, metrics).
 
 Two measures: per-vertex distance when the meshes share a topology (the paper's), and the exact
 point-to-surface distance from the fitted vertices to the ground-truth triangles otherwise.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bodynet_cli.metrics._array import norm_last
+from bodynet_cli.metrics.arrays import norm_last
 
 
 def surface_error_mm(pred_vertices, gt_vertices):

@@ -1,4 +1,4 @@
-"""The four BodyNet sub-networks (SPEC section 2), their chaining, and the training-stage freezing.
+"""The four BodyNet sub-networks (docs/architecture.md), their chaining, and the training-stage freezing.
 
 Shapes use the package's dimension letters; here H, W are the heatmap size (input_size / 4), R the
 voxel resolution, D the depth bins, P the segmentation classes, and 7 the voxel parts. Voxel
@@ -18,29 +18,7 @@ from bodynet_cli.body.conventions import NUM_VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.models.blocks import Residual, StackedHourglass, Stem, conv_bn_relu
 from bodynet_cli.models.config import IMAGE_INPUTS, ModelConfig, input_channels
-
-SUBNETS = ("pose2d", "segm", "pose3d", "voxels", "part_voxels")
-
-# SPEC training order. Each stage trains these sub-nets; every other one is frozen (eval mode).
-STAGE_SUBNETS: dict[str, tuple[str, ...]] = {
-    "2d": ("pose2d", "segm"),
-    "3d": ("pose3d",),
-    "voxels": ("voxels",),
-    "voxels_proj": ("voxels",),
-    "end2end": ("pose2d", "segm", "pose3d", "voxels"),
-    # The part-voxel head learns on top of the trained (frozen) voxel trunk, so the binary voxel
-    # output of the same checkpoint stays what stage 'voxels_proj'/'end2end' made it.
-    "part_voxels": ("part_voxels",),
-}
-STAGES = tuple(STAGE_SUBNETS)
-
-
-def trainable_subnets(stage: str) -> tuple[str, ...]:
-    """Names (from ``SUBNETS``) of the sub-nets a training stage updates."""
-    try:
-        return STAGE_SUBNETS[stage]
-    except KeyError:
-        raise BodyNetError(f"unknown training stage {stage!r}; choose one of {', '.join(STAGES)}") from None
+from bodynet_cli.models.stages import SUBNETS, trainable_subnets
 
 
 @dataclass
@@ -139,7 +117,7 @@ class PartVoxelHead(nn.Module):
 
 
 class VoxelNet(nn.Module):
-    """The voxel sub-network (SPEC section 2).
+    """The voxel sub-network (docs/architecture.md).
 
     Input x: (B, c_in, 4H, 4W) (the paper: 3+J+P) and the last-stack 3D pose (B, J·D, H, W) when
     ``fuse_pose3d``. Its own stem (7×7/2 conv, Residual(64→128), pool) gives 128 ch at H×W; concatenated
@@ -298,8 +276,3 @@ class BodyNet(nn.Module):
                 self.voxels.part_head.train()
         return self
 
-
-def stage_upto(stage: str) -> str:
-    """How far ``BodyNet.forward`` must run for a training stage's losses."""
-    trainable_subnets(stage)  # validates the name
-    return {"2d": "2d", "3d": "3d"}.get(stage, "voxels")

@@ -20,6 +20,21 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "bodynet-checkpoint"
 FORMAT_VERSION = 1
+# The checkpoint ``predict`` uses without ``--checkpoint`` (``info`` shows it).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "small"
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
+    """The checkpoint folder to load: ``checkpoint`` when given, else the bundled default (``BodyNetError``
+    when it is not installed)."""
+    if checkpoint is not None:
+        return Path(checkpoint)
+    if not (DEFAULT_CHECKPOINT / WEIGHTS_FILE).is_file():
+        raise BodyNetError(
+            f"no default checkpoint is installed (looked in {DEFAULT_CHECKPOINT}); pass --checkpoint DIR, a "
+            "folder with model.safetensors and config.json (e.g. one written by `bodynet train`)"
+        )
+    return DEFAULT_CHECKPOINT
 
 
 @dataclass

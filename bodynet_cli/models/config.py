@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, fields, replace
+from pathlib import Path
 
 from bodynet_cli.body.conventions import DEPTH_BINS, NUM_JOINTS, NUM_SEG, RGB_MEAN, RGB_STD
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.json_file import read_json
 
 
 @dataclass(frozen=True)
@@ -164,3 +166,19 @@ def get_config(name: str) -> ModelConfig:
         return CONFIGS[name]
     except KeyError:
         raise BodyNetError(f"unknown model config {name!r}; choose one of {', '.join(CONFIGS)}") from None
+
+
+def load_config(text: str) -> ModelConfig:
+    """``--config``: a configuration name, or a JSON file (a ``ModelConfig`` dict or a checkpoint's config.json)."""
+    if text in CONFIGS:
+        return get_config(text)
+    path = Path(text)
+    if not path.is_file():
+        raise BodyNetError(f"--config {text!r}: neither a config name ({', '.join(CONFIGS)}) nor a JSON file")
+    doc = read_json(path, f"--config {path}")
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        doc = doc["config"]
+    try:
+        return ModelConfig.from_dict(doc)
+    except TypeError as e:
+        raise BodyNetError(f"--config {path}: not a model configuration ({e})") from None

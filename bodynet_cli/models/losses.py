@@ -1,8 +1,8 @@
-"""BodyNet's losses (SPEC section 2), one pure function per term, each returning per-stack values (S,).
+"""BodyNet's losses (docs/architecture.md), one pure function per term, each returning per-stack values (S,).
 
 Shapes: B batch, S stacks, J joints, D depth bins, P segmentation classes, H, W heatmap size,
 R voxel resolution, 7 voxel parts. Voxel grids are ``[z, y, x]``. ``compute_losses`` combines the
-terms of a training stage with the SPEC multi-task weights, normalised by their sum; stacks are
+terms of a training stage with the paper's multi-task weights, normalised by their sum; stacks are
 summed (intermediate supervision: every stack gets the full loss).
 """
 
@@ -14,30 +14,15 @@ import torch
 from torch.nn import functional as F
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.models.bodynet import BodyNetOutput, trainable_subnets
-
-# Unnormalised multi-task weights per training stage. 'end2end' and 'voxels_proj' are the SPEC's
-# (the paper's); single-network stages use one unit weight per term; 'part_voxels' mirrors
-# 'voxels_proj' for the 7-class grid and its projections.
-STAGE_WEIGHTS: dict[str, dict[str, float]] = {
-    "2d": {"segm": 1.0, "pose2d": 1.0},
-    "3d": {"pose3d": 1.0},
-    "voxels": {"voxels": 1.0},
-    "voxels_proj": {"voxels": 10.0, "fv": 1.0, "sv": 1.0},
-    "end2end": {"segm": 1e7, "pose2d": 1e3, "pose3d": 1e6, "voxels": 10.0, "fv": 1.0, "sv": 1.0},
-    "part_voxels": {"part_voxels": 10.0, "part_fv": 1.0, "part_sv": 1.0},
-}
-LOSS_TERMS = ("pose2d", "segm", "pose3d", "voxels", "fv", "sv", "part_voxels", "part_fv", "part_sv")
-# The sub-net whose output each term scores.
-TERM_SUBNET = {"pose2d": "pose2d", "segm": "segm", "pose3d": "pose3d", "voxels": "voxels", "fv": "voxels",
-               "sv": "voxels", "part_voxels": "part_voxels", "part_fv": "part_voxels", "part_sv": "part_voxels"}
+from bodynet_cli.geometry.space import front_view, side_view
+from bodynet_cli.models.bodynet import BodyNetOutput
+from bodynet_cli.models.stages import TERM_SUBNET, get_stage
 
 
 def stage_loss_weights(stage: str, config=None) -> dict[str, float]:
     """The stage's loss-term weights, normalised to sum to 1. With a ``ModelConfig``, the terms of sub-nets
     it does not build (e.g. pose2d in a proxy model) are left out before normalising."""
-    trainable_subnets(stage)  # validates the name with a clear error
-    w = STAGE_WEIGHTS[stage]
+    w = get_stage(stage).weights
     if config is not None:
         w = {k: v for k, v in w.items() if TERM_SUBNET[k] == "part_voxels" or config.has(TERM_SUBNET[k])}
     total = sum(w.values())
@@ -84,18 +69,6 @@ def voxel_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def part_voxel_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Part-voxel loss. logits: (B, S, 7, R, R, R); labels: (B, R, R, R) int64 in 0..6 -> (S,) mean CE."""
     return segmentation_ce(logits, labels)
-
-
-def front_view(grid: torch.Tensor) -> torch.Tensor:
-    """Front-view projection: max over depth z. grid: (..., R, R, R) ``[z, y, x]`` -> (..., R, R) ``[y, x]``,
-    the silhouette in image layout."""
-    return grid.amax(dim=-3)
-
-
-def side_view(grid: torch.Tensor) -> torch.Tensor:
-    """Side-view projection: max over x. grid: (..., R, R, R) ``[z, y, x]`` -> (..., R, R) ``[y, z]`` (rows are
-    image rows, columns depth from the camera)."""
-    return grid.amax(dim=-1).transpose(-1, -2)
 
 
 def part_front_view(grid: torch.Tensor) -> torch.Tensor:

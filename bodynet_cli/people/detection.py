@@ -20,9 +20,10 @@ import torch
 INPUT_SIZE = 224
 STRIDES = (8, 16, 32, 32, 32)
 MIN_SCALE, MAX_SCALE = 0.1484375, 0.75
-ASPECT_RATIOS = (1.0,)
+# Anchor width/height ratios (MediaPipe's aspect_ratios).
+WIDTH_HEIGHT_RATIOS = (1.0,)
 # MediaPipe's SsdAnchorsCalculator default: one extra anchor per layer at the geometric mean scale.
-INTERPOLATED_SCALE_ASPECT_RATIO = 1.0
+INTERPOLATED_SCALE_RATIO = 1.0  # MediaPipe's interpolated_scale_aspect_ratio
 ANCHOR_OFFSET = 0.5
 SCORE_CLIP = 100.0
 MIN_SCORE = 0.5
@@ -43,7 +44,7 @@ def ssd_anchors(input_size: int = INPUT_SIZE, strides=STRIDES) -> np.ndarray:
         same = layer
         per_cell = 0
         while same < len(strides) and strides[same] == strides[layer]:
-            per_cell += len(ASPECT_RATIOS) + (1 if INTERPOLATED_SCALE_ASPECT_RATIO > 0 else 0)
+            per_cell += len(WIDTH_HEIGHT_RATIOS) + (1 if INTERPOLATED_SCALE_RATIO > 0 else 0)
             same += 1
         n = -(-input_size // strides[layer])  # ceil
         ys, xs = np.meshgrid((np.arange(n) + ANCHOR_OFFSET) / n, (np.arange(n) + ANCHOR_OFFSET) / n, indexing="ij")

@@ -88,13 +88,11 @@ class Person:
 
         0 outside the ROI and outside the image (there the network saw replicated border pixels).
         """
-        k = crop.side / crop.size
-        crop_to_image = np.array([[k, 0.0, crop.x0], [0.0, k, crop.y0], [0.0, 0.0, 1.0]])
-        matrix = self.roi.to_roi_matrix(LANDMARK_SIZE) @ crop_to_image  # crop pixels -> ROI pixels
+        matrix = self.roi.to_roi_matrix(LANDMARK_SIZE) @ crop.crop_to_image_matrix()  # crop pixels -> ROI pixels
         grid = sample_grid(matrix[None], crop.size, LANDMARK_SIZE, LANDMARK_SIZE)
         mask = torch.from_numpy(np.ascontiguousarray(self.roi_mask, dtype=np.float32))[None, None]
         out = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0].numpy()
-        centres = (np.arange(crop.size) + 0.5) * k
+        centres = (np.arange(crop.size) + 0.5) * (crop.side / crop.size)
         inside_x = (centres + crop.x0 >= 0) & (centres + crop.x0 < self.image_size[0])
         inside_y = (centres + crop.y0 >= 0) & (centres + crop.y0 < self.image_size[1])
         return out * (inside_y[:, None] & inside_x[None, :])

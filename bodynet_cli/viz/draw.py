@@ -1,6 +1,6 @@
 """Small pictures of predictions: skeletons, segmentation overlays, voxel projections, shaded surfaces.
 
-Images are uint8 (H, W, 3) numpy arrays; grids are ``[z, y, x]`` (SPEC section 3), viewed by a
+Images are uint8 (H, W, 3) numpy arrays; grids are ``[z, y, x]`` (docs/formats.md), viewed by a
 camera looking along +z (nearer = smaller z), x to the right, y down.
 """
 
@@ -56,16 +56,6 @@ def overlay_segmentation(rgb: np.ndarray, segmentation: np.ndarray, alpha: float
     colors = SEG_COLORS[np.clip(seg, 0, len(SEG_COLORS) - 1)].astype(np.float32)
     a = np.where(seg[..., None] > 0, alpha, 0.0)
     return (rgb.astype(np.float32) * (1 - a) + colors * a + 0.5).astype(np.uint8)
-
-
-def front_projection(voxels: np.ndarray) -> np.ndarray:
-    """Silhouette seen by the camera: bool (R, R) as (y, x), max over depth z (the paper's FV)."""
-    return np.asarray(voxels).astype(bool).any(axis=0)
-
-
-def side_projection(voxels: np.ndarray) -> np.ndarray:
-    """Silhouette seen from the side: bool (R, R) as (y, z), max over x (the paper's SV); depth grows rightwards."""
-    return np.asarray(voxels).astype(bool).any(axis=2).T
 
 
 def first_crossing_depth(volume: np.ndarray, level: float = 0.5) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bodynet_cli.geometry.space import Crop
-from bodynet_cli.viz.draw import draw_skeleton, front_projection, overlay_segmentation, shaded_view, side_projection
+from bodynet_cli.geometry.space import Crop, front_view, side_view
+from bodynet_cli.viz.draw import draw_skeleton, overlay_segmentation, shaded_view
 
 PANEL_TITLES = ("input + joints2d", "segmentation", "voxels: front", "voxels: side", "surface (turned 35°)")
 
@@ -42,8 +42,8 @@ def render_panel(
     tiles = [
         draw_skeleton(crop_rgb, uv, width=max(1, tile // 128)),
         overlay_segmentation(crop_rgb, segmentation),
-        _gray_tile(front_projection(occupied), tile),
-        _gray_tile(side_projection(occupied), tile),
+        _gray_tile(front_view(occupied), tile),
+        _gray_tile(side_view(occupied), tile),
         _gray_tile(shaded_view(voxel_probs, 35.0, level), tile),
     ]
     header = 16

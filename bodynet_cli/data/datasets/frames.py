@@ -113,8 +113,7 @@ def make_sample(frame: AnnotatedFrame, input_size: int, voxel_res: int, *, part_
     relative to the pelvis), the segmentation over the crop at ``input_size``, and, with a body, camera,
     voxels (exact at voxel centres) and part voxels. ``voxels=False`` skips the voxelization (a 2D-only use).
     """
-    from bodynet_cli.io.images import LoadedImage
-    from bodynet_cli.predict.crops import crop_pixels
+    from bodynet_cli.io.images import LoadedImage, crop_pixels
 
     h, w = frame.rgb.shape[:2]
     body = frame.body

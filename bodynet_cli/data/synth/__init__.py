@@ -1,5 +1,6 @@
-"""SURREAL-style synthetic training data: bodies, cameras, appearance, backgrounds, the writer.
+"""SURREAL-style synthetic training data: bodies, cameras, appearance, backgrounds.
 
-``generate.SynthGenerator`` makes one sample (an image and its SPEC section 4 ground truth) from a
-seed and an index; ``writer.write_dataset`` fills an output folder with many, in parallel.
+``generate.SynthGenerator`` makes one sample (an image and its ground truth, docs/formats.md) from a
+seed and an index; the ``synth`` pipeline (``pipelines/synth.py`` ``write_dataset``) fills an output
+folder with many, in parallel.
 """

@@ -17,7 +17,7 @@ from bodynet_cli.data.synth.backgrounds import photo_crop, procedural_background
 SKIN, HAIR, UPPER, LOWER, SHOES = range(5)  # clothing regions
 REGIONS = ("skin", "hair", "upper", "lower", "shoes")
 
-# Segmentation class -> (SMPL joint at the bone's head, at its tail): the limb bones of SPEC section 3.
+# Segmentation class -> (SMPL joint at the bone's head, at its tail): the limb bones of docs/formats.md.
 _LIMB_BONES = {3: (17, 19), 4: (19, 21), 6: (16, 18), 7: (18, 20), 9: (2, 5), 10: (5, 8), 12: (1, 4), 13: (4, 7)}
 _UPPER_ARM, _LOWER_ARM, _HAND = (3, 6), (4, 7), (5, 8)
 _UPPER_LEG, _LOWER_LEG, _FOOT = (9, 12), (10, 13), (11, 14)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bodynet_cli.geometry.space import Camera, Crop
+from bodynet_cli.geometry.space import Camera, Crop, unproject
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def sample_camera(rng: np.random.Generator, s: CameraSettings, near: bool = Fals
     z0 = rng.uniform(*(s.depth_near if near else s.depth))
     u = w / 2 + rng.uniform(-0.5, 0.5) * s.pelvis_box[0] * w
     v = h / 2 + rng.uniform(-0.5, 0.5) * s.pelvis_box[1] * h
-    pelvis = np.array([(u - cx) * z0 / f, (v - cy) * z0 / f, z0])
-    return Camera(float(f), float(cx), float(cy), float(z0)), pelvis
+    camera = Camera(float(f), float(cx), float(cy), float(z0))
+    return camera, unproject(np.array([u, v]), camera.z0, camera)
 
 
 def sample_crop(rng: np.random.Generator, uv: np.ndarray, size: int, s: CameraSettings) -> Crop:

@@ -1,5 +1,5 @@
 """One synthetic sample: a random body, camera and appearance, rendered at the BodyNet crop, with its
-complete SPEC section 4 ground truth.
+complete ground truth (docs/formats.md).
 
 Every random choice comes from generators seeded by ``(seed, index, stream)``, so a sample depends on
 nothing but its seed and index (not on the worker that makes it or the samples made before it).

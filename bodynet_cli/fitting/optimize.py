@@ -22,7 +22,7 @@ from bodynet_cli.body.conventions import JOINT_FLIP, PELVIS, SMPL_TO_BODYNET
 from bodynet_cli.fitting.chamfer import chamfer, nearest_neighbours
 from bodynet_cli.fitting.robust import geman_mcclure
 from bodynet_cli.fitting.targets import FitTarget
-from bodynet_cli.io.fit import FittedBody
+from bodynet_cli.io.fitted_body import FittedBody
 
 # Torso joints (hips, pelvis, thorax, neck, shoulders) define the initial orientation.
 TORSO = np.array([2, 3, 6, 7, 8, 12, 13], dtype=np.int64)

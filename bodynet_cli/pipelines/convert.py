@@ -10,29 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bodynet_cli import __version__
-from bodynet_cli.data.synth.writer import png_bytes
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import check_out_dir
 from bodynet_cli.io.npz import atomic_write_bytes
-
-
-@dataclass
-class ConvertReport:
-    """What a conversion did. failures: (sample name, reason) pairs."""
-
-    out: Path
-    n: int
-    written: int = 0
-    skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+from bodynet_cli.pipelines.batch import DatasetReport, Failure, failure
+from bodynet_cli.pipelines.synth import png_bytes
 
 
 def convert_dataset(reader, out: str | Path, split: str, config_name: str = "small", mesh: bool = True,
-                    on_progress: Callable[[int], None] | None = None) -> ConvertReport:  # fmt: skip
+                    on_progress: Callable[[int], None] | None = None) -> DatasetReport:  # fmt: skip
     """Write every frame of ``reader`` (``datasets.open_reader``) under ``out`` for the model config
     ``config_name`` (its input size and voxel resolution); mesh: keep ``vertices``/``faces``."""
     from bodynet_cli.data.datasets.frames import make_sample
@@ -42,7 +31,7 @@ def convert_dataset(reader, out: str | Path, split: str, config_name: str = "sma
     cfg = get_config(config_name)
     out = Path(out)
     check_out_dir(out)
-    report = ConvertReport(out=out, n=len(reader))
+    report = DatasetReport(out=out, n=len(reader))
     if report.n == 0:
         raise BodyNetError(f"{getattr(reader, 'root', '?')}: no {split} frames to convert")
     done: list[str] = []
@@ -64,9 +53,9 @@ def convert_dataset(reader, out: str | Path, split: str, config_name: str = "sma
                 report.written += 1
                 done.append(name)
             except BodyNetError as e:
-                report.failures.append((name, str(e)))
+                report.failures.append(failure(lab, e))
             except Exception as e:  # noqa: BLE001 - one bad frame must not stop the batch; it is reported
-                report.failures.append((name, f"{type(e).__name__}: {e}"))
+                report.failures.append(Failure(str(lab), f"{type(e).__name__}: {e}"))
         if on_progress:
             on_progress(1)
     splits = {s: [] for s in ("train", "val", "test")}
@@ -74,6 +63,6 @@ def convert_dataset(reader, out: str | Path, split: str, config_name: str = "sma
     index = {"tool": "bodynet convert", "version": __version__, "dataset": getattr(reader, "kind", "?"),
              "source": str(getattr(reader, "root", "")), "n": report.n, "config": cfg.name,
              "config_hash": cfg.hash(), "images": "images/{name}.png", "labels": "labels/{name}.npz",
-             "splits": splits, "failed": [n for n, _ in report.failures]}  # fmt: skip
+             "splits": splits, "failed": [Path(f.item).stem for f in report.failures]}  # fmt: skip
     atomic_write_bytes(out / "index.json", (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
     return report

@@ -1,4 +1,4 @@
-"""The fitted-body file of SPEC section 4 (``fit-smpl`` writes it), and Wavefront OBJ meshes.
+"""The fitted-body file of docs/formats.md (``fit-smpl`` writes it; its OBJ mesh is ``io/mesh.py``'s).
 
 One NPZ per input: ``betas`` (NB,), ``global_orient`` (3,), ``body_pose`` (69,) axis-angle,
 ``transl`` (3,), ``scale`` (), ``joints`` (24, 3), ``vertices`` (V, 3), ``model`` (str), ``loss``
@@ -8,14 +8,13 @@ One NPZ per input: ``betas`` (NB,), ``global_orient`` (3,), ``body_pose`` (69,) 
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.io.npz import atomic_write_bytes, decode_meta, encode_meta, read_npz, write_npz
+from bodynet_cli.io.npz import decode_meta, encode_meta, read_npz, write_npz
 
 
 @dataclass
@@ -80,17 +79,3 @@ def read_fitted_body(path: str | os.PathLike) -> FittedBody:
     keys = ("betas", "global_orient", "body_pose", "transl", "joints", "vertices")
     f32 = {k: z[k].astype(np.float32) for k in keys}
     return FittedBody(**f32, scale=float(z["scale"]), model=str(z["model"][()]), loss=loss, meta=meta)
-
-
-def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
-    """Wavefront OBJ of a triangle mesh: vertices (V, 3), faces (F, 3) 0-based (written 1-based)."""
-    buf = io.StringIO()
-    np.savetxt(buf, np.asarray(vertices, dtype=np.float64), fmt="v %.6f %.6f %.6f")
-    np.savetxt(buf, np.asarray(faces, dtype=np.int64) + 1, fmt="f %d %d %d")
-    return buf.getvalue()
-
-
-def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Atomically write a triangle mesh as a Wavefront OBJ (0-based faces (F, 3), vertices (V, 3))."""
-    atomic_write_bytes(path, obj_text(vertices, faces).encode())
-

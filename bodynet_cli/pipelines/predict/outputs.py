@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from bodynet_cli.body.conventions import JOINT_NAMES
+from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import InputFile
 from bodynet_cli.io.npz import atomic_write_bytes, npz_complete, read_npz
+from bodynet_cli.pipelines.batch import Failure, OutputClaims, failure
 
 JOINTS_JSON = "joints.json"
 FAILURES_CSV = "failures.csv"
@@ -51,30 +53,17 @@ def person_item(item: InputFile, k: int) -> InputFile:
     return InputFile(path=item.path, rel=item.rel.parent / f"{item.rel.name}_p{k}")
 
 
-def split_collisions(items: list[InputFile]) -> tuple[list[InputFile], list[tuple[str, str]]]:
+def split_collisions(items: list[InputFile], out: Path) -> tuple[list[InputFile], list[Failure]]:
     """Keep the first image of each output name; later ones (``a.png`` after ``a.jpg``) become failures."""
-    seen: dict[Path, InputFile] = {}
+    claims = OutputClaims(out)
     kept, failures = [], []
     for item in items:
-        if item.rel in seen:
-            failures.append((str(item.path), f"same output name as {seen[item.rel].path}; rename one of them"))
-        else:
-            seen[item.rel] = item
+        try:
+            claims.claim(item.path, output_paths(out, item, None, False).npz)
             kept.append(item)
+        except BodyNetError as e:
+            failures.append(failure(item.path, e))
     return kept, failures
-
-
-def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """Atomically write a triangle mesh, vertices (V, 3), faces (F, 3), as OBJ or binary PLY (by suffix)."""
-    if path.suffix == ".obj":
-        from bodynet_cli.io.fit import write_obj
-
-        write_obj(path, vertices, faces)
-    else:
-        import trimesh  # binary PLY writer
-
-        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
-        atomic_write_bytes(path, mesh.export(file_type="ply"))
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
@@ -131,10 +120,10 @@ def _count_people(out: Path, item: InputFile) -> int:
     return k
 
 
-def write_failures_csv(out: Path, failures: list[tuple[str, str]]) -> None:
+def write_failures_csv(out: Path, failures: list[Failure]) -> None:
     """``out/failures.csv``: a header ``image,reason`` and one row per failed image (header only if none)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image", "reason"])
-    writer.writerows(sorted(failures))
+    writer.writerows((f.item, f.reason) for f in sorted(failures))
     atomic_write_bytes(out / FAILURES_CSV, buf.getvalue().encode())

@@ -35,9 +35,9 @@ from bodynet_cli.models.bodynet import BodyNet, BodyNetOutput
 from bodynet_cli.models.checkpoint import load_checkpoint
 from bodynet_cli.models.config import ModelConfig
 from bodynet_cli.models.losses import LossBreakdown, LossTargets, compute_losses, stage_loss_weights
-from bodynet_cli.train.sampler import StepBatchSampler, steps_per_epoch
-from bodynet_cli.train.stages import StageSpec, previous_stage
-from bodynet_cli.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
+from bodynet_cli.models.stages import StageSpec, previous_stage
+from bodynet_cli.pipelines.train.sampler import StepBatchSampler, steps_per_epoch
+from bodynet_cli.pipelines.train.state import ResumeState, load_resume, recover, restore_rng, save_training_checkpoint
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 
@@ -135,7 +135,8 @@ def build_targets(batch: Batch, cfg: ModelConfig, stage: str, weights: dict[str,
     if "voxels" in weights or "fv" in weights:
         t.voxels = batch.voxels.float()
     if "fv" in weights or "part_fv" in weights:
-        # SPEC: the front-view target is the 2D silhouette, not the grid's own projection.
+        # As the paper (docs/architecture.md, losses): the front-view target is the 2D silhouette, not the
+        # grid's own projection.
         t.fv, part_fv = fv_targets_from_segmentation(batch.segmentation, cfg.voxel_res, cfg.num_seg)
         if "part_fv" in weights:
             t.part_fv = part_fv
@@ -180,21 +181,17 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise BodyNetError(f"--optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
 
 
-def _nanmean(values: list[float]) -> float | None:
-    a = np.asarray(values, dtype=np.float64)
-    a = a[np.isfinite(a)]
-    return float(a.mean()) if a.size else None
-
-
 @torch.no_grad()
 def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelConfig, opts: TrainOptions,
              ctx: DistContext, weights: dict[str, float] | None = None) -> dict:
     """The stage's validation metrics over ``dataset`` (sharded over processes), with ``eval``'s functions:
     PCKh@0.5, segmentation mIoU, 3D joint error (mm), voxel IoU, part-voxel IoU (those the stage's
     outputs allow), and the stage's loss. Returns {name: mean over samples, 'n': samples}."""
+    from bodynet_cli.geometry.space import crops_to_image, joints3d_to_camera
+    from bodynet_cli.metrics.arrays import mean_finite
     from bodynet_cli.metrics.iou import part_voxel_iou, segmentation_miou, voxel_iou
-    from bodynet_cli.metrics.joints import joint3d_error_mm, joints3d_to_camera, pckh
-    from bodynet_cli.models.targets import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
+    from bodynet_cli.metrics.joints import joint3d_error_mm, pckh
+    from bodynet_cli.models.decode import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
 
     n = len(dataset) if opts.val_samples <= 0 else min(opts.val_samples, len(dataset))
     mine = list(range(ctx.rank, n, ctx.world_size))
@@ -211,12 +208,11 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         out, losses = forward_losses(model, batch, spec, cfg, opts, weights)
         add("loss", [float(losses.total)] * len(batch))
         crop = batch.crop.double()
-        scale = (crop[:, 2] / h)[:, None, None]
         if out.heatmaps is not None:
             joints_hm, _ = decode_heatmaps(out.heatmaps[:, -1].double())
             gt2d = batch.joints2d.double().cpu().numpy()
             annotated = (gt2d > ABSENT_JOINT / 2).all(axis=-1)  # MPII's joints without a position do not count
-            add("pckh", pckh((joints_hm * scale + crop[:, None, :2]).cpu().numpy(), gt2d, visible=annotated))
+            add("pckh", pckh(crops_to_image(joints_hm, crop, h).cpu().numpy(), gt2d, visible=annotated))
         if out.segm_logits is not None:
             seg = decode_segmentation(out.segm_logits[:, -1], size=cfg.input_size)
             keep = np.ones(len(batch), bool) if batch.has_segmentation is None else batch.has_segmentation.cpu().numpy()
@@ -225,7 +221,7 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
                 add("segmentation_miou", segmentation_miou(seg.cpu().numpy()[keep], gt_seg))
         if out.volumes is not None:
             xy, depth = decode_volume(out.volumes[:, -1].double(), cfg.depth_bins)
-            pred3d = torch.cat([xy * scale + crop[:, None, :2], depth[..., None]], dim=-1).cpu().numpy()
+            pred3d = torch.cat([crops_to_image(xy, crop, h), depth[..., None]], dim=-1).cpu().numpy()
             cam = batch.camera.double().cpu().numpy()
             gt3d = joints3d_to_camera(batch.joints3d.double().cpu().numpy(), cam)
             add("joint3d_error_mm", joint3d_error_mm(joints3d_to_camera(pred3d, cam), gt3d))
@@ -241,7 +237,8 @@ def validate(model: BodyNet, dataset: SynthDataset, spec: StageSpec, cfg: ModelC
         gathered: list[dict] = [None] * ctx.world_size  # type: ignore[list-item]
         dist.all_gather_object(gathered, per_sample)
         per_sample = {k: [v for g in gathered for v in g.get(k, [])] for k in per_sample}
-    metrics = {k: _nanmean(v) for k, v in per_sample.items()}
+    means = {k: mean_finite(v) for k, v in per_sample.items()}
+    metrics = {k: None if math.isnan(m) else m for k, m in means.items()}  # JSON has no NaN
     metrics["n"] = n
     return metrics
 
@@ -371,7 +368,7 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
     if resume is not None and resume.state.loss_weights is not None:
         weights = resume.state.loss_weights
     elif opts.balanced:
-        from bodynet_cli.train.balance import measure_balanced_weights
+        from bodynet_cli.pipelines.train.balance import measure_balanced_weights
 
         weights = measure_balanced_weights(
             model, train_set, list(stage_loss_weights(spec.name, cfg)),
@@ -465,20 +462,18 @@ def train_stage(spec: StageSpec, opts: TrainOptions, ctx: DistContext, log=print
 
 def _progress(enabled: bool):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}"), TextColumn("{task.fields[rate]:.1f} samples/s"),
-        TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled, transient=False,
-    )  # fmt: skip
+    from bodynet_cli.pipelines.batch import progress_bar
+
+    return progress_bar("[bold]{task.description}", console=Console(stderr=True), enabled=enabled,
+                        fields=("loss {task.fields[loss]:.4g}", "{task.fields[rate]:.1f} samples/s"))
 
 
 def publish_final(result: StageResult, opts: TrainOptions, ctx: DistContext, stages_done: list[str]) -> Path:
     """Copy the last finished stage's model into ``RUN_DIR/final`` (atomically swapped in). The weights are
     copied byte for byte (re-saving would not give the same bytes: safetensors orders its metadata freely)."""
     from bodynet_cli.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
-    from bodynet_cli.train.state import commit_dir, swap_in
+    from bodynet_cli.pipelines.train.state import commit_dir, swap_in
 
     final = opts.out_dir / "final"
     if ctx.is_main:
@@ -501,3 +496,19 @@ def train(opts: TrainOptions, ctx: DistContext, log=print) -> list[StageResult]:
     done = [r.stage for r in results]
     publish_final(results[-1], opts, ctx, done)
     return results
+
+
+def train_processes(opts: TrainOptions, log=print) -> tuple[list[StageResult], bool]:
+    """The ``train`` pipeline as one call: join the torchrun process group when there is one (each process
+    on its own device), train ``opts.stages``, leave the group. ``log`` is called in the main process only.
+    Returns (the stages' results, whether this is the main process)."""
+    from dataclasses import replace
+
+    from bodynet_cli.distributed import init_distributed, local_device, shutdown_distributed
+
+    ctx = init_distributed(opts.device)
+    try:
+        opts = replace(opts, device=local_device(opts.device, ctx))
+        return train(opts, ctx, log if ctx.is_main else (lambda msg: None)), ctx.is_main
+    finally:
+        shutdown_distributed(ctx)

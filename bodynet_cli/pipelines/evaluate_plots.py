@@ -132,9 +132,9 @@ def worst_cases_image(pairs: list[tuple[str, str, Path, Path]], tile: int = 128)
     Each row: the input crop with the predicted joints2d, then the front (camera) and side
     silhouettes of the predicted and ground-truth voxels, then both segmentations.
     """
-    from bodynet_cli.geometry.space import Crop
+    from bodynet_cli.geometry.space import Crop, front_view, side_view
     from bodynet_cli.io.sample import load_sample
-    from bodynet_cli.viz.draw import SEG_COLORS, draw_skeleton, front_projection, side_projection
+    from bodynet_cli.viz.draw import SEG_COLORS, draw_skeleton
 
     def seg_rgb(seg):
         return None if seg is None else SEG_COLORS[np.clip(seg, 0, len(SEG_COLORS) - 1)]
@@ -147,10 +147,10 @@ def worst_cases_image(pairs: list[tuple[str, str, Path, Path]], tile: int = 128)
             rgb = draw_skeleton(rgb, Crop.from_array(p.crop).image_to_crop(p.joints2d.astype(np.float64), tile))
         rows.append((caption, [
             ("input", rgb),
-            ("pred front", None if p.voxels is None else front_projection(p.voxels)),
-            ("gt front", None if g.voxels is None else front_projection(g.voxels)),
-            ("pred side", None if p.voxels is None else side_projection(p.voxels)),
-            ("gt side", None if g.voxels is None else side_projection(g.voxels)),
+            ("pred front", None if p.voxels is None else front_view(p.voxels.astype(bool))),
+            ("gt front", None if g.voxels is None else front_view(g.voxels.astype(bool))),
+            ("pred side", None if p.voxels is None else side_view(p.voxels.astype(bool))),
+            ("gt side", None if g.voxels is None else side_view(g.voxels.astype(bool))),
             ("pred segm", seg_rgb(p.segmentation)),
             ("gt segm", seg_rgb(g.segmentation)),
         ]))  # fmt: skip
@@ -165,7 +165,7 @@ def write_worst_cases(path: str | Path, pairs: list[tuple[str, str, Path, Path]]
 def worst_pairs(report, k: int = 8) -> list[tuple[str, str, Path, Path]]:
     """The ``k`` worst pairs of an ``EvalReport`` by its first metric that was scored: the lowest voxel
     IoU (else part IoU, segmentation mIoU, PCKh) or the largest error (3D joints, surface)."""
-    from bodynet_cli.metrics.evaluate import METRICS, UNITS
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
 
     for metric in METRICS:
         scored = [s for s in report.samples if not math.isnan(getattr(s, metric))]
@@ -180,7 +180,7 @@ def worst_pairs(report, k: int = 8) -> list[tuple[str, str, Path, Path]]:
 
 def write_eval_plots(report, out_dir: str | Path, k: int = 8) -> list[Path]:
     """``hist_<metric>.png`` for every metric scored and ``worst_cases.png``; returns the paths written."""
-    from bodynet_cli.metrics.evaluate import METRICS, UNITS
+    from bodynet_cli.metrics.catalog import METRICS, UNITS
 
     out_dir = Path(out_dir)
     written = []

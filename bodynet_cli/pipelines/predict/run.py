@@ -20,12 +20,14 @@ import numpy as np
 
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.geometry.space import Crop
-from bodynet_cli.io.images import LoadedImage, load_input
+from bodynet_cli.io.images import LoadedImage, crop_pixels, load_input
 from bodynet_cli.io.inputs import InputFile
+from bodynet_cli.io.mesh import write_mesh
 from bodynet_cli.io.sample import Sample, save_sample
-from bodynet_cli.predict.crops import DEFAULT_MARGIN, box_for, crop_pixels, letterbox_crop, square_crop
-from bodynet_cli.predict.infer import CropProxies, Prediction, Predictor
-from bodynet_cli.predict.outputs import OutputPaths, output_paths, person_item, write_mesh, write_png
+from bodynet_cli.pipelines.batch import Failure
+from bodynet_cli.pipelines.predict.crops import DEFAULT_MARGIN, box_for, letterbox_crop, square_crop
+from bodynet_cli.pipelines.predict.infer import CropProxies, Prediction, Predictor
+from bodynet_cli.pipelines.predict.outputs import OutputPaths, output_paths, person_item, write_png
 
 if TYPE_CHECKING:
     from bodynet_cli.people import FrontEnd, Person
@@ -72,13 +74,13 @@ class PredictOptions:
 @dataclass
 class RunReport:
     """done: images written now; people: outputs written now (one per person); skipped: images already
-    complete (``--skip-existing``); failures: (image, reason); warnings: (image, warning) for images
+    complete (``--skip-existing``); failures: one per failed image; warnings: (image, warning) for images
     written with a caveat (also in their ``meta``)."""
 
     done: int = 0
     people: int = 0
     skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
 
@@ -297,7 +299,7 @@ def run_predict(
     writes: deque[tuple[InputFile, Future]] = deque()
 
     def fail(item: InputFile, e: BaseException) -> None:
-        report.failures.append((str(item.path), _reason(e, item)))
+        report.failures.append(Failure(str(item.path), _reason(e, item)))
         advance(1)
 
     def collect(block_until: int) -> None:

@@ -1,6 +1,6 @@
 """The ``eval`` pipeline: pair prediction and ground-truth files, score each pair, aggregate, report.
 
-Both sides are sample files (SPEC section 4), paired by their path relative to their folder.
+Both sides are sample files (docs/formats.md), paired by their path relative to their folder.
 Fitted bodies (``fit-smpl`` output) are paired the same way. Each pair is scored in a worker
 thread (file reading and numpy release the GIL); voxel IoU runs on the bit-packed bytes.
 """
@@ -22,16 +22,15 @@ import numpy as np
 
 from bodynet_cli.body.conventions import JOINT_NAMES, NUM_SEG, NUM_VOXEL_PARTS, SEG_CLASSES, VOXEL_PARTS
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.geometry.space import Crop
+from bodynet_cli.geometry.space import Crop, crop_pixel_centres, joints3d_to_camera
 from bodynet_cli.io.npz import atomic_write_bytes, read_npz
 from bodynet_cli.io.sample import Sample, sample_from_arrays
+from bodynet_cli.metrics.arrays import mean_finite
+from bodynet_cli.metrics.catalog import METRICS, UNITS
 from bodynet_cli.metrics.iou import class_iou, confusion_matrix, voxel_iou_packed
-from bodynet_cli.metrics.joints import head_box_size, head_size, joint3d_distances_mm, joints3d_to_camera, pckh_correct
+from bodynet_cli.metrics.joints import head_box_size, head_size, joint3d_distances_mm, pckh_correct
 from bodynet_cli.metrics.surface import point_to_surface_mm, surface_error_mm
-
-METRICS = ("voxel_iou", "part_voxel_iou", "segmentation_miou", "pckh", "joint3d_error_mm", "surface_error_mm")
-UNITS = {"voxel_iou": "", "part_voxel_iou": "", "segmentation_miou": "", "pckh": "",
-         "joint3d_error_mm": "mm", "surface_error_mm": "mm"}  # fmt: skip
+from bodynet_cli.pipelines.batch import Failure
 
 # What eval reads from each side; ``voxel_probs`` only from predictions (re-thresholded), never meta.
 _PRED_KEYS = ("voxels", "voxel_shape", "voxel_probs", "part_voxels", "joints2d", "joints3d", "segmentation",
@@ -129,12 +128,7 @@ def align_segmentation(seg: np.ndarray, src_crop: Crop | None, dst_crop: Crop | 
     the same crop (a plain nearest-neighbour resize).
     """
     h, w = seg.shape
-    oh, ow = out_shape
-    u = (np.arange(ow) + 0.5) / ow  # target pixel centres as fractions of the target crop
-    v = (np.arange(oh) + 0.5) / oh
-    if src_crop is not None and dst_crop is not None:
-        u = (dst_crop.x0 + u * dst_crop.side - src_crop.x0) / src_crop.side
-        v = (dst_crop.y0 + v * dst_crop.side - src_crop.y0) / src_crop.side
+    u, v = crop_pixel_centres(out_shape, dst_crop, src_crop)
     cols, rows = np.floor(u * w).astype(np.int64), np.floor(v * h).astype(np.int64)
     ok = (rows[:, None] >= 0) & (rows[:, None] < h) & (cols[None] >= 0) & (cols[None] < w)
     out = seg[np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None]]
@@ -151,7 +145,7 @@ def _crop(s: Sample) -> Crop | None:
 
 
 def _read_fit_vertices(path: Path) -> tuple[np.ndarray, dict]:
-    from bodynet_cli.io.fit import read_fitted_body
+    from bodynet_cli.io.fitted_body import read_fitted_body
 
     body = read_fitted_body(path)
     return body.vertices, body.meta
@@ -168,7 +162,6 @@ def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
         raise BodyNetError(f"{gt_path}: no 'crop', so predictions cannot be mapped into its frame; "
                            "drop --pred-on-gt-crops")
     gc = Crop.from_array(g.crop)
-    k = gc.side / gc.size
     if p.joints2d is not None:
         p.joints2d = gc.crop_to_image(p.joints2d.astype(np.float64)).astype(np.float32)
     if p.joints3d is not None:
@@ -176,9 +169,7 @@ def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
         j[:, :2] = gc.crop_to_image(j[:, :2])
         p.joints3d = j.astype(np.float32)
     if p.crop is not None:
-        c = p.crop.astype(np.float64).copy()
-        c[:3] = [gc.x0 + c[0] * k, gc.y0 + c[1] * k, c[2] * k]
-        p.crop = c.astype(np.float32)
+        p.crop = gc.compose(p.crop).astype(np.float32)
     return p
 
 
@@ -246,7 +237,7 @@ def _score_part_voxels(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
                            f"{g.part_voxels.shape}")
     iou = class_iou(confusion_matrix(p.part_voxels[None], g.part_voxels[None], NUM_VOXEL_PARTS))[0, 1:]
     out.per_part = iou
-    out.part_voxel_iou = _nanmean(iou)
+    out.part_voxel_iou = mean_finite(iou)
 
 
 def _score_segmentation(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
@@ -264,7 +255,7 @@ def _score_segmentation(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
         seg = align_segmentation(seg, None, None, g.segmentation.shape)
     iou = class_iou(confusion_matrix(seg[None], g.segmentation[None], NUM_SEG))[0, 1:]
     out.per_seg_class = iou
-    out.segmentation_miou = _nanmean(iou)
+    out.segmentation_miou = mean_finite(iou)
 
 
 def _score_pckh(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
@@ -329,12 +320,6 @@ def _score_surface(out, g, p, fit_path, gt_path, pred_path):
         out.skips.append(Skip("surface_error_mm", str(gt_path),
                               f"the fit has {len(verts)} vertices, the ground truth {len(g.vertices)} and no "
                               "'faces' for a point-to-surface distance"))
-
-
-def _nanmean(x: np.ndarray) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    ok = ~np.isnan(x)
-    return float(x[ok].mean()) if ok.any() else math.nan
 
 
 @dataclass
@@ -440,9 +425,9 @@ class EvalReport:
     dirs: dict[str, str | None]
 
     @property
-    def failures(self) -> list[tuple[str, str]]:
-        """(pair name, message) for every malformed or mismatched input."""
-        return [(s.name, e) for s in self.samples for e in s.errors]
+    def failures(self) -> list[Failure]:
+        """One per malformed or mismatched input: the pair's name and the message."""
+        return [Failure(s.name, e) for s in self.samples for e in s.errors]
 
     def notes(self) -> dict[str, int]:
         """How many pairs needed each kind of adjustment (resizing, warping, borrowed camera)."""
@@ -455,7 +440,7 @@ class EvalReport:
             "prediction_only": self.pairing.pred_only, "ground_truth_only": self.pairing.gt_only,
             "fits_missing": self.pairing.fits_missing, "fits_only": self.pairing.fits_only,
         }  # fmt: skip
-        d["failures"] = [{"sample": n, "error": e} for n, e in self.failures]
+        d["failures"] = [{"sample": f.item, "error": f.reason} for f in self.failures]
         d["skipped"] = [{"sample": s.name, "metric": k.metric, "file": k.path, "reason": k.why}
                         for s in self.samples for k in s.skips]
         d["notes"] = self.notes()
@@ -506,3 +491,33 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
     atomic_write_bytes(paths[0], (json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n").encode())
     atomic_write_bytes(paths[1], per_sample_csv(report.samples).encode())
     return paths
+
+
+def evaluate_folders(pred_dir: Path, gt_dir: Path, fits_dir: Path | None, out: Path | None, *, threshold: float,
+                     workers: int | None, pred_on_gt_crops: bool, plots: bool, worst: int,
+                     on_pairing: Callable[[Pairing], None], console, show_progress: bool,
+                     ) -> tuple[EvalReport, list[Path]]:  # fmt: skip
+    """The ``eval`` pipeline as one call: pair the folders (``on_pairing`` sees the pairing before scoring),
+    score every pair (progress on ``console`` when ``show_progress``), and with ``out`` write the report
+    (and with ``plots`` the pictures). Returns the report and the files written."""
+    from bodynet_cli.io.inputs import check_out_dir
+    from bodynet_cli.pipelines.batch import progress_bar
+
+    if plots and out is None:
+        raise BodyNetError("--plots needs --out REPORT_DIR to write the pictures into")
+    if out is not None:
+        check_out_dir(out)
+    pairing = pair_files(pred_dir, gt_dir, fits_dir)
+    on_pairing(pairing)
+    with progress_bar("eval", console=console, enabled=show_progress) as progress:
+        task = progress.add_task("eval", total=len(pairing.names))
+        report = evaluate(pred_dir, gt_dir, fits_dir, threshold, workers, pairing,
+                          progress=lambda: progress.advance(task), pred_on_gt_crops=pred_on_gt_crops)  # fmt: skip
+    paths: list[Path] = []
+    if out is not None:
+        paths = write_report(report, out)
+        if plots:
+            from bodynet_cli.pipelines.evaluate_plots import write_eval_plots
+
+            paths += write_eval_plots(report, out, worst)
+    return report, paths

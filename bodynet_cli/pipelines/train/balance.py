@@ -42,7 +42,7 @@ def measure_balanced_weights(model, dataset, terms: list[str], losses, batch_siz
     averaged over processes). ``losses(batch, weights)`` runs the model and returns its ``LossBreakdown``.
     The model's state (BN statistics included) is restored afterwards."""
     from bodynet_cli.data.dataset import collate
-    from bodynet_cli.train.sampler import StepBatchSampler
+    from bodynet_cli.pipelines.train.sampler import StepBatchSampler
 
     if len(terms) == 1:
         return {terms[0]: 1.0}

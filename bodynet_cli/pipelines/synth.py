@@ -13,7 +13,6 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from bodynet_cli import __version__
 from bodynet_cli.errors import BodyNetError
 from bodynet_cli.io.inputs import check_out_dir
 from bodynet_cli.io.npz import atomic_write_bytes, decode_meta, read_npz
+from bodynet_cli.pipelines.batch import DatasetReport, Failure
 
 SPLITS = (("train", 90), ("val", 95), ("test", 100))  # cumulative percentages
 PNG_COMPRESS_LEVEL = 1  # fast: the images are noisy, higher levels save little and cost much
@@ -45,17 +45,6 @@ def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
-
-
-@dataclass
-class SynthReport:
-    """What a ``write_dataset`` run did. failures: (sample name, reason) pairs."""
-
-    out: Path
-    n: int
-    written: int = 0
-    skipped: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 # One generator per worker process, built by ``_init_worker``.
@@ -179,7 +168,7 @@ def write_index(out: Path, n: int, settings: dict, model_id: str, config_name: s
 
 def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", seed: int = 0, workers: int = 1,
                   body_model: str | os.PathLike | None = None, mesh: bool = True, chunk: int = 4,
-                  on_progress: Callable[[int], None] | None = None, **setting_changes) -> SynthReport:
+                  on_progress: Callable[[int], None] | None = None, **setting_changes) -> DatasetReport:
     """Generate samples 0..n-1 into ``out`` (skipping complete ones) and write ``index.json``.
 
     config_name: the model configuration whose input size and voxel resolution the data take;
@@ -207,7 +196,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
 
-    report = SynthReport(out=out, n=n)
+    report = DatasetReport(out=out, n=n)
     todo = [i for i in range(n) if not _done(out, i)]
     report.skipped = n - len(todo)
     if on_progress and report.skipped:
@@ -220,7 +209,7 @@ def write_dataset(out: str | os.PathLike, n: int, config_name: str = "small", se
                 report.written += 1
             else:
                 failed.append(i)
-                report.failures.append((str(out / "labels" / f"{sample_name(i)}.npz"), err))
+                report.failures.append(Failure(str(out / "labels" / f"{sample_name(i)}.npz"), err))
         if on_progress:
             on_progress(len(results))
 

@@ -12,7 +12,7 @@ from bodynet_cli.body.conventions import JOINT_FLIP, PELVIS, SMPL_TO_BODYNET
 from bodynet_cli.body.load import load_body_model
 from bodynet_cli.body.model import BodyModel
 from bodynet_cli.errors import BodyNetError
-from bodynet_cli.fitting.fit import FitOptions, farthest_point_indices, fit_bodies, kabsch
+from bodynet_cli.fitting.optimize import FitOptions, farthest_point_indices, fit_bodies, kabsch
 from bodynet_cli.fitting.targets import estimate_grid_scale, target_from_sample
 from bodynet_cli.geometry.space import Camera, Crop, voxel_size_m
 from bodynet_cli.io.sample import Sample

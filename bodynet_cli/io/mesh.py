@@ -1,4 +1,5 @@
-"""Reading triangle-mesh files (.obj .ply .stl .off) with trimesh, keeping the file's vertex order."""
+"""Triangle-mesh files, the one place for them: reading .obj .ply .stl .off with trimesh (keeping the
+file's vertex order), checking a mesh's arrays, and writing OBJ (our own text) or binary PLY, atomically."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bodynet_cli.errors import BodyNetError
+from bodynet_cli.io.npz import atomic_write_bytes
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off")
 
@@ -83,3 +85,27 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
     faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
     check_mesh(path, vertices, faces)
     return Mesh(vertices, faces)
+
+
+def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
+    """Wavefront OBJ of a triangle mesh: vertices (V, 3), faces (F, 3) 0-based (written 1-based)."""
+    buf = io.StringIO()
+    np.savetxt(buf, np.asarray(vertices, dtype=np.float64), fmt="v %.6f %.6f %.6f")
+    np.savetxt(buf, np.asarray(faces, dtype=np.int64) + 1, fmt="f %d %d %d")
+    return buf.getvalue()
+
+
+def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Atomically write a triangle mesh as a Wavefront OBJ (0-based faces (F, 3), vertices (V, 3))."""
+    atomic_write_bytes(path, obj_text(vertices, faces).encode())
+
+
+def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Atomically write a triangle mesh, vertices (V, 3), faces (F, 3), as OBJ or binary PLY (by suffix)."""
+    if path.suffix == ".obj":
+        write_obj(path, vertices, faces)
+    else:
+        import trimesh  # binary PLY writer
+
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+        atomic_write_bytes(path, mesh.export(file_type="ply"))

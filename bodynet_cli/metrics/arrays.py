@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -32,6 +34,14 @@ def nanmean_last(x):
         return safe_div(torch.where(valid, x, torch.zeros_like(x)).sum(-1), valid.sum(-1))
     valid = ~np.isnan(x)
     return safe_div(np.where(valid, x, 0.0).sum(-1), valid.sum(-1))
+
+
+def mean_finite(values) -> float:
+    """The mean of the finite values of a list or 1-D array of per-sample scores, NaN when there are none
+    (a score that could not be computed is NaN and is left out, not counted as 0)."""
+    a = np.asarray(values, dtype=np.float64).ravel()
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else math.nan
 
 
 def norm_last(x):

@@ -110,7 +110,7 @@ class Predictor:
         'mask') needs them, other models ignore them. A model without a pose2d net reports the proxies'
         joints (original pixels) and scores as its ``joints2d`` and ``joints2d_score``.
         """
-        from bodynet_cli.models.targets import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
+        from bodynet_cli.models.decode import decode_heatmaps, decode_segmentation, decode_volume, part_voxel_labels
 
         cfg = self.config
         prox = None
