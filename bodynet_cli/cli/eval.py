@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bodynet_cli.cli.common import console, escape, finish_batch, is_tty, user_errors
+from bodynet_cli.cli.common import BodyModelOpt, console, escape, finish_batch, is_tty, user_errors
 
 _MAX_LISTED = 50  # longer lists of unpaired files go to metrics.json only
 
@@ -35,7 +35,8 @@ def eval_command(
     ],
     fits: Annotated[
         Path | None, typer.Option("--fits", help="Folder of `bodynet fit-smpl` .npz files, paired by relative "
-                                  "path: adds the surface error against the ground-truth mesh."),
+                                  "path: adds the surface error against the ground-truth mesh (rebuilt from the "
+                                  "label's body parameters with --body-model when the label has no mesh)."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder for metrics.json and per_sample.csv "
@@ -55,6 +56,7 @@ def eval_command(
         int | None, typer.Option("--workers", min=1, help="Threads reading and scoring pairs. Default: CPU "
                                  "count, at most 8."),
     ] = None,
+    body_model: BodyModelOpt = None,
     pred_on_gt_crops: Annotated[
         bool, typer.Option("--pred-on-gt-crops", help="The predictions were made on the ground truth's crop "
                            "images (as `bodynet synth` writes images/): map their pixel coordinates into the "
@@ -82,7 +84,8 @@ def eval_command(
 
     report, paths = evaluate_folders(pred_dir, gt, fits, out, threshold=threshold, workers=workers,
                                      pred_on_gt_crops=pred_on_gt_crops, plots=plots, worst=worst,
-                                     on_pairing=list_unpaired, console=console, show_progress=is_tty())  # fmt: skip
+                                     body_model=body_model, on_pairing=list_unpaired, console=console,
+                                     show_progress=is_tty())  # fmt: skip
 
     for note, count in sorted(report.notes().items()):
         console.print(f"[cyan]note:[/cyan] {note} ({count} of {len(report.samples)} pairs)")

@@ -38,6 +38,43 @@ _PRED_KEYS = ("voxels", "voxel_shape", "voxel_probs", "part_voxels", "joints2d",
 _GT_KEYS = ("voxels", "voxel_shape", "part_voxels", "joints2d", "joints3d", "segmentation", "crop", "camera",
             "joints2d_visible", "head_box")  # fmt: skip
 _GT_MESH_KEYS = ("vertices", "faces")
+# Labels written without their mesh (``synth --no-mesh``) keep the body's parameters: the mesh is rebuilt.
+_GT_BODY_KEYS = ("betas", "global_orient", "body_pose", "transl", "meta")
+
+
+class GroundTruthMeshes:
+    """Ground-truth meshes rebuilt from a label's body parameters (camera frame: the body model posed with
+    ``betas``, ``global_orient``, ``body_pose``, plus ``transl``, as ``synth`` made them) for labels that
+    carry no ``vertices``. The body model (``--body-model``, else the usual look-up) is loaded on first use
+    and must be the one the label names in ``meta["body_model"]``."""
+
+    def __init__(self, body_model: str | os.PathLike | None = None):
+        import threading
+
+        self._path = body_model
+        self._lock = threading.Lock()
+        self._model = None
+        self._data = None
+
+    def rebuild(self, g: Sample, gt_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(vertices (V, 3) camera metres, faces (F, 3)) of the label ``g`` read from ``gt_path``."""
+        import torch
+
+        from bodynet_cli.body.load import load_body_model
+        from bodynet_cli.body.model import BodyModel
+
+        with self._lock:
+            if self._model is None:
+                self._data = load_body_model(self._path)
+                self._model = BodyModel(self._data)
+        named = g.meta.get("body_model")
+        if named is not None and named != self._data.model_id:
+            raise BodyNetError(f"{gt_path}: its body parameters are for the body model {named}, not "
+                               f"{self._data.model_id}; pass that model with --body-model")
+        t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]  # noqa: E731
+        with torch.no_grad():
+            v = self._model(t(g.betas), t(g.global_orient), t(g.body_pose), t(g.transl)).vertices[0]
+        return v.numpy(), np.asarray(self._data.faces)
 
 
 @dataclass
@@ -174,16 +211,18 @@ def pred_to_gt_frame(p: Sample, g: Sample, gt_path: Path) -> Sample:
 
 
 def score_pair(name: str, pred_path: Path, gt_path: Path, fit_path: Path | None = None,
-               threshold: float = 0.5, fits_given: bool = False, pred_on_gt_crops: bool = False) -> SampleScores:
+               threshold: float = 0.5, fits_given: bool = False, pred_on_gt_crops: bool = False,
+               meshes: GroundTruthMeshes | None = None) -> SampleScores:  # fmt: skip
     """Score one prediction file against its ground truth (and its fitted body, if any).
 
     pred_on_gt_crops: the prediction was made on the ground truth's crop image (``synth``'s
     ``images/``); its pixel coordinates are mapped into the ground truth's frame first.
+    meshes: rebuilds the ground-truth mesh from its body parameters where the label has no ``vertices``.
     """
     out = SampleScores(name)
     try:
         zp, p = _load(pred_path, _PRED_KEYS)
-        zg, g = _load(gt_path, _GT_KEYS + (_GT_MESH_KEYS if fits_given else ()))
+        zg, g = _load(gt_path, _GT_KEYS + (_GT_MESH_KEYS + _GT_BODY_KEYS if fits_given else ()))
         if pred_on_gt_crops:
             p = pred_to_gt_frame(p, g, gt_path)
     except BodyNetError as e:
@@ -204,7 +243,7 @@ def score_pair(name: str, pred_path: Path, gt_path: Path, fit_path: Path | None 
             out.errors.append(str(e))
     if fits_given:
         try:
-            _score_surface(out, g, p, fit_path, gt_path, pred_path)
+            _score_surface(out, g, p, fit_path, gt_path, pred_path, meshes)
         except BodyNetError as e:
             out.errors.append(str(e))
     return out
@@ -296,12 +335,15 @@ def _score_joints3d(out, need, p, g, zp, zg, pred_path, gt_path, threshold):
     out.joint3d_error_mm = float(d.mean())
 
 
-def _score_surface(out, g, p, fit_path, gt_path, pred_path):
+def _score_surface(out, g, p, fit_path, gt_path, pred_path, meshes=None):
     if fit_path is None:
         out.skips.append(Skip("surface_error_mm", out.name, "no fitted body of this name in --fits"))
         return
+    if g.vertices is None and meshes is not None and all(getattr(g, k) is not None for k in _GT_BODY_KEYS[:4]):
+        g.vertices, g.faces = meshes.rebuild(g, gt_path)
     if g.vertices is None:
-        out.skips.append(Skip("surface_error_mm", str(gt_path), "the ground truth has no 'vertices'"))
+        out.skips.append(Skip("surface_error_mm", str(gt_path), "the ground truth has no 'vertices' (and no "
+                              "body parameters to rebuild them from)"))
         return
     verts, meta = _read_fit_vertices(fit_path)
     frame = meta.get("frame", "camera" if p.camera is not None else None)
@@ -450,18 +492,23 @@ class EvalReport:
 
 def evaluate(pred_dir: Path, gt_dir: Path, fits_dir: Path | None = None, threshold: float = 0.5,
              workers: int | None = None, pairing: Pairing | None = None,
-             progress: Callable[[], None] | None = None, pred_on_gt_crops: bool = False) -> EvalReport:
-    """Pair, score every pair in a thread pool, and aggregate. ``progress()`` is called once per pair."""
+             progress: Callable[[], None] | None = None, pred_on_gt_crops: bool = False,
+             body_model: str | os.PathLike | None = None) -> EvalReport:  # fmt: skip
+    """Pair, score every pair in a thread pool, and aggregate. ``progress()`` is called once per pair.
+    body_model: the body model that rebuilds ground-truth meshes from body parameters (``GroundTruthMeshes``;
+    default: the usual look-up)."""
     if not 0.0 < threshold < 1.0:
         raise BodyNetError(f"--threshold {threshold}: must lie strictly between 0 and 1")
     pairing = pairing or pair_files(pred_dir, gt_dir, fits_dir)
     fit_names = set(pairing.names) - set(pairing.fits_missing)
     workers = workers or min(8, os.cpu_count() or 1)
 
+    meshes = GroundTruthMeshes(body_model) if fits_dir is not None else None
+
     def one(name: str) -> SampleScores:
         fit = Path(fits_dir) / name if fits_dir is not None and name in fit_names else None
         s = score_pair(name, Path(pred_dir) / name, Path(gt_dir) / name, fit, threshold, fits_dir is not None,
-                       pred_on_gt_crops)
+                       pred_on_gt_crops, meshes)
         if progress is not None:
             progress()
         return s
@@ -495,6 +542,7 @@ def write_report(report: EvalReport, out_dir: Path) -> list[Path]:
 
 def evaluate_folders(pred_dir: Path, gt_dir: Path, fits_dir: Path | None, out: Path | None, *, threshold: float,
                      workers: int | None, pred_on_gt_crops: bool, plots: bool, worst: int,
+                     body_model: str | os.PathLike | None = None,
                      on_pairing: Callable[[Pairing], None], console, show_progress: bool,
                      ) -> tuple[EvalReport, list[Path]]:  # fmt: skip
     """The ``eval`` pipeline as one call: pair the folders (``on_pairing`` sees the pairing before scoring),
@@ -512,7 +560,8 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, fits_dir: Path | None, out: P
     with progress_bar("eval", console=console, enabled=show_progress) as progress:
         task = progress.add_task("eval", total=len(pairing.names))
         report = evaluate(pred_dir, gt_dir, fits_dir, threshold, workers, pairing,
-                          progress=lambda: progress.advance(task), pred_on_gt_crops=pred_on_gt_crops)  # fmt: skip
+                          progress=lambda: progress.advance(task), pred_on_gt_crops=pred_on_gt_crops,
+                          body_model=body_model)  # fmt: skip
     paths: list[Path] = []
     if out is not None:
         paths = write_report(report, out)
