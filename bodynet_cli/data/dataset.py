@@ -236,8 +236,13 @@ class SynthDataset(torch.utils.data.Dataset):
                  augment: AugmentSettings | None = None, part_voxels: bool = False,
                  proxies: ProxyCorruption | None = None):  # fmt: skip
         self.root = Path(root)
+        self._setup(split, read_split(self.root, split), config, seed, augment, part_voxels, proxies)
+
+    def _setup(self, split: str, names: list[str], config: ModelConfig, seed: int,
+               augment: AugmentSettings | None, part_voxels: bool, proxies: ProxyCorruption | None) -> None:
+        """What every dataset of this shape holds besides where its samples come from (see the class)."""
         self.split = split
-        self.names = read_split(self.root, split)
+        self.names = names
         self.config = config
         self.seed = seed
         self.augment = augment

@@ -28,16 +28,7 @@ class ReaderDataset(SynthDataset):
                  part_voxels: bool = False, proxies=None):  # fmt: skip
         self.reader = reader
         self.root = getattr(reader, "root", None)
-        self.split = split
-        self.names = [reader.name(i) for i in range(len(reader))]
-        self.config = config
-        self.seed = seed
-        self.augment = augment
-        self.part_voxels = part_voxels
-        from bodynet_cli.data.proxies import ProxyCorruption
-
-        self.proxies = (proxies or ProxyCorruption()) if config.uses_proxies else None
-        self._fill = np.asarray(config.rgb_mean, dtype=np.float32)
+        self._setup(split, [reader.name(i) for i in range(len(reader))], config, seed, augment, part_voxels, proxies)
 
     @property
     def has_3d(self) -> bool:
