@@ -99,9 +99,16 @@ def test_people_all_needs_crop_auto(tmp_path, ckpt, photos):
     assert result.exit_code == 2 and "--people all needs --crop auto" in text, text
 
 
-def test_proxy_model_reads_the_front_end(tmp_path, proxy_ckpt, photos):
+def test_proxy_model_reads_the_front_end(tmp_path, proxy_ckpt, photos, monkeypatch):
     """A proxy model gets the front end's joints and mask, whatever the crop mode: its joints2d are the
-    detected joints, and an image without a person fails even with --crop full."""
+    detected joints, the mask it reads is binary (as in training), joints guessed outside the photo are
+    missing, and an image without a person fails even with --crop full."""
+    from bodynet_cli.pipelines.predict.infer import Predictor
+
+    seen = []
+    real = Predictor.predict
+    monkeypatch.setattr(Predictor, "predict", lambda self, px, crops, proxies=None:
+                        seen.append(proxies) or real(self, px, crops, proxies))  # fmt: skip
     out = tmp_path / "out"
     result, text = _run(photos / "astronaut.png", photos / "wall.png", "--out", out, "-c", proxy_ckpt,
                         "--crop", "full")  # fmt: skip
@@ -110,6 +117,10 @@ def test_proxy_model_reads_the_front_end(tmp_path, proxy_ckpt, photos):
     np.testing.assert_allclose(s.joints2d, s.joints2d_detected, atol=1e-3)
     assert s.crop[2] == 512 and s.person_mask.mean() > 0.2  # the whole photo; she fills much of it
     assert "front end found no person" in (out / "failures.csv").read_text()
+    (prox,) = [p for p in seen if p is not None]
+    assert set(np.unique(prox.mask)) <= {0.0, 1.0} and prox.mask.mean() > 0.2
+    outside = ((prox.joints2d < 0) | (prox.joints2d >= 512)).any(axis=-1)
+    assert outside.any() and np.all(prox.scores[outside] == 0)  # her legs are below the photo
 
 
 def test_detector_windows_by_default_only_for_people_all(tmp_path, ckpt, photos, monkeypatch):

@@ -381,5 +381,7 @@ def _proxies(jobs: list[_Job]) -> CropProxies:
     return CropProxies(
         joints2d=joints,
         scores=np.stack([np.asarray(j.person.joints2d_score, np.float32) for j in jobs]) * inside,
-        mask=np.stack([j.person.mask_in(_in_rgb(j.crop, kj)) for j, kj in zip(jobs, k, strict=True)]),
+        # binary, as the training proxies and the stored person_mask are
+        mask=np.stack([(j.person.mask_in(_in_rgb(j.crop, kj)) > 0.5).astype(np.float32)
+                       for j, kj in zip(jobs, k, strict=True)]),  # fmt: skip
     )
