@@ -1,0 +1,177 @@
+"""The person front end's interpreter: the op-by-op path it replaced against the compiled one, same process.
+
+    python benchmarks/bench_frontend_ops.py [--repeats 5] [--threads 1]
+
+``LegacyGraph`` is ``TFLiteGraph.forward`` as it was before the compiled steps (dispatch on the op name
+at every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6), on the same
+buffers. Printed: max abs error of both against the TFLite reference outputs
+(tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best of --repeats) of the
+detector forward (one 224² window, and the tiled windows of the two-astronaut photo), the landmark
+forward (one person, and two), and ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts
+side by side, tiles off and on, with the ratio new / old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_people_graph import REFERENCE, TOLERANCE, reference_inputs  # noqa: E402
+
+from bodynet_cli.people import FrontEnd  # noqa: E402
+from bodynet_cli.people.frontend import LANDMARK_SIZE, detector_windows  # noqa: E402
+from bodynet_cli.people.graph import NHWC_TO_NCHW_AXIS, TFLiteGraph, load_graph, same_pads  # noqa: E402
+
+
+def _legacy_act(x: torch.Tensor, act: str) -> torch.Tensor:
+    if act == "relu6":
+        return x.clamp(0.0, 6.0)
+    if act == "relu":
+        return x.clamp_min(0.0)
+    return x
+
+
+class LegacyGraph(TFLiteGraph):
+    """The interpreter before this change (the baseline of the A/B), sharing the new graph's buffers."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        g = self.graph
+        env = {g["input"]: x}
+        for op in g["ops"]:
+            kind = op["op"]
+            if kind in ("conv_2d", "depthwise_conv_2d"):
+                w, b = self._const(op["weight"]), self._const(op["bias"])
+                h = env[op["x"]]
+                if op["padding"] == "same":
+                    h = F.pad(h, same_pads(h, w.shape[2:], op["stride"]))
+                groups = h.shape[1] if kind == "depthwise_conv_2d" else 1
+                y = _legacy_act(F.conv2d(h, w, b, stride=op["stride"], groups=groups), op["act"])
+            elif kind == "add":
+                y = _legacy_act(env[op["a"]] + env[op["b"]], op["act"])
+            elif kind == "max_pool_2d":
+                h = env[op["x"]]
+                if op["padding"] == "same":
+                    h = F.pad(h, same_pads(h, op["kernel"], op["stride"]), value=float("-inf"))
+                y = F.max_pool2d(h, op["kernel"], op["stride"])
+            elif kind == "pad":
+                (_, _), (top, bottom), (left, right), (c0, c1) = op["pads"]
+                y = F.pad(env[op["x"]], [left, right, top, bottom, c0, c1])
+            elif kind == "reshape":
+                y = env[op["x"]]
+                y = (y.permute(0, 2, 3, 1) if y.dim() == 4 else y).reshape(-1, *op["shape"][1:])
+                if y.dim() == 4:
+                    y = y.permute(0, 3, 1, 2)
+            elif kind == "concatenation":
+                xs = [env[k] for k in op["xs"]]
+                axis = op["axis"] % len(op["shape"])
+                y = torch.cat(xs, dim=NHWC_TO_NCHW_AXIS[axis] if xs[0].dim() == 4 else axis)
+            elif kind == "resize_bilinear":
+                y = F.interpolate(env[op["x"]], size=op["shape"][1:3], mode="bilinear", align_corners=False)
+            elif kind == "depth_to_space":
+                h, bs = env[op["x"]], op["block"]
+                b, c, hh, ww = h.shape
+                y = (h.reshape(b, bs, bs, c // bs**2, hh, ww).permute(0, 3, 4, 1, 5, 2)
+                     .reshape(b, c // bs**2, hh * bs, ww * bs))
+            elif kind == "logistic":
+                y = torch.sigmoid(env[op["x"]])
+            else:
+                raise AssertionError(kind)
+            env[op["out"]] = y
+        return {o["name"]: env[o["tensor"]] for o in g["outputs"]}
+
+
+def legacy(graph: TFLiteGraph) -> LegacyGraph:
+    old = LegacyGraph.__new__(LegacyGraph)
+    old.__dict__ = dict(graph.__dict__)  # same buffers, same op list
+    return old
+
+
+def best_of(fns: dict, repeats: int) -> dict[str, float]:
+    """Best time of each of fns {label: fn}, the labels interleaved round by round (the machine's load
+    drifts alike for all of them)."""
+    for fn in fns.values():
+        fn()  # warm-up (the compiled path builds its steps here)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: min(v) for k, v in times.items()}
+
+
+def parity() -> None:
+    ref = np.load(REFERENCE, allow_pickle=False)
+    print("| network | output | tolerance | old vs TFLite | new vs TFLite | new vs old |")
+    print("|---|---|---|---|---|---|")
+    for name, x in reference_inputs(ref).items():
+        new = load_graph(name)
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            a, b = legacy(new)(xt), new(xt)
+        for k in sorted(b):
+            pa, pb = a[k], b[k]
+            if pb.dim() == 4:  # stored NHWC through a sigmoid, as the parity test compares
+                pa, pb = torch.sigmoid(pa.permute(0, 2, 3, 1)), torch.sigmoid(pb.permute(0, 2, 3, 1))
+            expected = ref[f"{name}/{k}"].astype(np.float32)
+            ea, eb = np.abs(pa.numpy() - expected).max(), np.abs(pb.numpy() - expected).max()
+            print(f"| {name} | {k} | {TOLERANCE[f'{name}/{k}']:.0e} | {ea:.2e} | {eb:.2e} | "
+                  f"{(pa - pb).abs().max().item():.2e} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1])
+    args = ap.parse_args()
+
+    print("## Parity (max abs error; 4-D outputs through a sigmoid)\n")
+    parity()
+
+    from skimage.data import astronaut
+
+    a = astronaut()
+    photos = [("astronaut", a), ("two_astronauts", np.concatenate([a, a], axis=1))]
+    fronts = {tiles: FrontEnd(tiles=tiles) for tiles in (False, True)}
+    nets = {"new": (fronts[False].detector, fronts[False].landmarker)}
+    nets["old"] = (legacy(nets["new"][0]), legacy(nets["new"][1]))
+    g = torch.Generator().manual_seed(0)
+    n_tiled = len(detector_windows(2 * a.shape[1], a.shape[0], True))
+    cases = [(f"detector forward ×{n}", "det", torch.rand(n, 3, 224, 224, generator=g)) for n in (1, n_tiled)]
+    cases += [(f"landmark forward ×{n}", "lm", torch.rand(n, 3, LANDMARK_SIZE, LANDMARK_SIZE, generator=g))
+              for n in (1, 2)]
+
+    print(f"\n## CPU time (ms, best of {args.repeats})\n")
+    print("| threads | what | old | new | new / old |")
+    print("|---|---|---|---|---|")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            for label, which, x in cases:
+                i = 0 if which == "det" else 1
+                t = best_of({v: (lambda net=nets[v][i], x=x: net(x)) for v in ("old", "new")}, args.repeats)
+                print(f"| {threads} | {label} | {t['old'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | "
+                      f"{t['new'] / t['old']:.2f} |")
+            for name, rgb in photos:
+                for tiles, front in fronts.items():
+                    def run(v, front=front, rgb=rgb):
+                        front.detector, front.landmarker = nets[v]
+                        front.detect([rgb])
+
+                    t = best_of({v: (lambda v=v, run=run: run(v)) for v in ("old", "new")}, args.repeats)
+                    print(f"| {threads} | detect() {name}, tiles {'on' if tiles else 'off'} | "
+                          f"{t['old'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | {t['new'] / t['old']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
