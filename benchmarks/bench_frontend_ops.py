@@ -2,13 +2,15 @@
 
     python benchmarks/bench_frontend_ops.py [--repeats 5] [--threads 1]
 
-``LegacyGraph`` is ``TFLiteGraph.forward`` as it was before the compiled steps (dispatch on the op name
-at every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6), on the same
-buffers. Printed: max abs error of both against the TFLite reference outputs
-(tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best of --repeats) of the
+``old``: ``LegacyGraph``, ``TFLiteGraph.forward`` as it was before the compiled steps (dispatch on the
+op name at every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6,
+contiguous NCHW); ``steps``: the compiled steps in contiguous NCHW; ``new``: the compiled steps in
+channels_last (the default); all on the same buffers. Printed: max abs error of old and new against the
+TFLite reference outputs (tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best
+of --repeats, the variants interleaved) of the
 detector forward (one 224² window, and the tiled windows of the two-astronaut photo), the landmark
 forward (one person, and two), and ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts
-side by side, tiles off and on, with the ratio new / old.
+side by side, tiles off and on, with the ratios to old.
 """
 
 from __future__ import annotations
@@ -90,10 +92,16 @@ class LegacyGraph(TFLiteGraph):
         return {o["name"]: env[o["tensor"]] for o in g["outputs"]}
 
 
+def variant(graph: TFLiteGraph, cls=TFLiteGraph, memory_format=torch.channels_last) -> TFLiteGraph:
+    """graph's buffers and op list under another interpreter class or memory format."""
+    other = cls.__new__(cls)
+    other.__dict__ = dict(graph.__dict__)
+    other._steps, other.memory_format = None, memory_format
+    return other
+
+
 def legacy(graph: TFLiteGraph) -> LegacyGraph:
-    old = LegacyGraph.__new__(LegacyGraph)
-    old.__dict__ = dict(graph.__dict__)  # same buffers, same op list
-    return old
+    return variant(graph, LegacyGraph, torch.contiguous_format)
 
 
 def best_of(fns: dict, repeats: int) -> dict[str, float]:
@@ -108,6 +116,11 @@ def best_of(fns: dict, repeats: int) -> dict[str, float]:
             fn()
             times[k].append(time.perf_counter() - t)
     return {k: min(v) for k, v in times.items()}
+
+
+def row(threads: int, label: str, t: dict[str, float]) -> None:
+    print(f"| {threads} | {label} | {t['old'] * 1e3:.1f} | {t['steps'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | "
+          f"{t['steps'] / t['old']:.2f} | {t['new'] / t['old']:.2f} |")
 
 
 def parity() -> None:
@@ -144,7 +157,9 @@ def main() -> None:
     photos = [("astronaut", a), ("two_astronauts", np.concatenate([a, a], axis=1))]
     fronts = {tiles: FrontEnd(tiles=tiles) for tiles in (False, True)}
     nets = {"new": (fronts[False].detector, fronts[False].landmarker)}
-    nets["old"] = (legacy(nets["new"][0]), legacy(nets["new"][1]))
+    nets["steps"] = tuple(variant(n, memory_format=torch.contiguous_format) for n in nets["new"])
+    nets["old"] = tuple(legacy(n) for n in nets["new"])
+    names = ("old", "steps", "new")
     g = torch.Generator().manual_seed(0)
     n_tiled = len(detector_windows(2 * a.shape[1], a.shape[0], True))
     cases = [(f"detector forward ×{n}", "det", torch.rand(n, 3, 224, 224, generator=g)) for n in (1, n_tiled)]
@@ -152,25 +167,23 @@ def main() -> None:
               for n in (1, 2)]
 
     print(f"\n## CPU time (ms, best of {args.repeats})\n")
-    print("| threads | what | old | new | new / old |")
-    print("|---|---|---|---|---|")
+    print("| threads | what | old | steps (NCHW) | new (channels_last) | steps / old | new / old |")
+    print("|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         with torch.no_grad():
             for label, which, x in cases:
                 i = 0 if which == "det" else 1
-                t = best_of({v: (lambda net=nets[v][i], x=x: net(x)) for v in ("old", "new")}, args.repeats)
-                print(f"| {threads} | {label} | {t['old'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | "
-                      f"{t['new'] / t['old']:.2f} |")
+                t = best_of({v: (lambda net=nets[v][i], x=x: net(x)) for v in names}, args.repeats)
+                row(threads, label, t)
             for name, rgb in photos:
                 for tiles, front in fronts.items():
                     def run(v, front=front, rgb=rgb):
                         front.detector, front.landmarker = nets[v]
                         front.detect([rgb])
 
-                    t = best_of({v: (lambda v=v, run=run: run(v)) for v in ("old", "new")}, args.repeats)
-                    print(f"| {threads} | detect() {name}, tiles {'on' if tiles else 'off'} | "
-                          f"{t['old'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | {t['new'] / t['old']:.2f} |")
+                    t = best_of({v: (lambda v=v, run=run: run(v)) for v in names}, args.repeats)
+                    row(threads, f"detect() {name}, tiles {'on' if tiles else 'off'}", t)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ class TFLiteGraph(torch.nn.Module):
     4-D outputs come back NCHW (B, C, H, W); the others in TFLite's shape with batch B.
     """
 
-    def __init__(self, graph: dict, constants: dict[str, torch.Tensor]):
+    def __init__(self, graph: dict, constants: dict[str, torch.Tensor],
+                 memory_format: torch.memory_format = torch.channels_last):
         super().__init__()
         self.graph = graph
         self.input_size = int(graph["input_shape"][1])
@@ -70,6 +71,10 @@ class TFLiteGraph(torch.nn.Module):
             self._names[k] = name
             self.register_buffer(name, v.float(), persistent=False)
         self._steps: list | None = None
+        # The layout the ops run in. channels_last (NHWC in memory, TFLite's own) takes oneDNN's
+        # kernels for every conv, depthwise and 1×1 alike, where contiguous NCHW sends the 1×1 convs to
+        # im2col + GEMM: 0.6-0.7× the time on one CPU thread (benchmarks/bench_frontend_ops.py).
+        self.memory_format = memory_format
 
     def _const(self, key: str) -> torch.Tensor:
         return getattr(self, self._names[key])
@@ -79,8 +84,8 @@ class TFLiteGraph(torch.nn.Module):
         from the current buffers (``_apply`` drops them, so ``.to(device)`` is followed). Built once
         rather than dispatching on op names at every op of every call.
 
-        Rewrites that change no value: a zero ``pad`` op whose only reader is a VALID conv becomes that
-        conv's own symmetric ``padding=``; a SAME conv whose padding is symmetric (stride 1, odd kernel)
+        Rewrites that change no value: a symmetric zero ``pad`` op read only by VALID convs becomes
+        their own ``padding=``; a SAME conv whose padding is symmetric (stride 1, odd kernel)
         takes it as ``padding=`` rather than through ``F.pad``; an ``add`` whose first operand is read
         by nothing later writes into it.
         """
@@ -91,17 +96,17 @@ class TFLiteGraph(torch.nn.Module):
         for i, op in enumerate(ops):
             for k in _inputs(op):
                 readers.setdefault(k, []).append(i)
-        folded: dict[int, tuple[str, int, int]] = {}  # conv index -> (the pad's input, pad rows, pad columns)
+        folded: dict[int, tuple[str, int, int]] = {}  # conv index -> (the pad's input, its rows, its columns)
         skip = set()  # the folded pad ops
         for i, op in enumerate(ops):
             if op["op"] != "pad" or op["out"] in outputs:
                 continue
             (n0, n1), (top, bottom), (left, right), (c0, c1) = op["pads"]
             users = readers.get(op["out"], [])
-            if (n0, n1, c0, c1) != (0, 0, 0, 0) or top != bottom or left != right or len(users) != 1:
+            if (n0, n1, c0, c1) != (0, 0, 0, 0) or top != bottom or left != right or not users:
                 continue
-            if ops[users[0]]["op"] in ("conv_2d", "depthwise_conv_2d") and ops[users[0]]["padding"] == "valid":
-                folded[users[0]] = (op["x"], top, left)
+            if all(ops[u]["op"] in ("conv_2d", "depthwise_conv_2d") and ops[u]["padding"] == "valid" for u in users):
+                folded.update({u: (op["x"], top, left) for u in users})
                 skip.add(i)
         kept = [(i, op) for i, op in enumerate(ops) if i not in skip]
         ins = {i: ([folded[i][0]] if i in folded else _inputs(op)) for i, op in kept}
@@ -121,7 +126,7 @@ class TFLiteGraph(torch.nn.Module):
         into a VALID conv; inplace: an add may write into its first operand."""
         kind = op["op"]
         if kind in ("conv_2d", "depthwise_conv_2d"):
-            w, b = self._const(op["weight"]), self._const(op["bias"])
+            w, b = self._const(op["weight"]).contiguous(memory_format=self.memory_format), self._const(op["bias"])
             stride, act = tuple(op["stride"]), op["act"]
             depthwise = kind == "depthwise_conv_2d"
             kernel = tuple(w.shape[2:])
@@ -184,11 +189,11 @@ class TFLiteGraph(torch.nn.Module):
         if kind == "depth_to_space":
             bs = op["block"]
 
-            def depth_to_space(h, bs=bs):
+            def depth_to_space(h, bs=bs, fmt=self.memory_format):
                 # TFLite's order (as TensorFlow's DCR): input channel (i·bs + j)·C + c -> output (c, i, j).
                 b, c, hh, ww = h.shape
                 return (h.reshape(b, bs, bs, c // bs**2, hh, ww).permute(0, 3, 4, 1, 5, 2)
-                        .reshape(b, c // bs**2, hh * bs, ww * bs))
+                        .reshape(b, c // bs**2, hh * bs, ww * bs).contiguous(memory_format=fmt))
 
             return depth_to_space
         if kind == "logistic":
@@ -203,12 +208,12 @@ class TFLiteGraph(torch.nn.Module):
         g = self.graph
         if self._steps is None:
             self._steps = self._compile()
-        env = {g["input"]: x}
+        env = {g["input"]: x.contiguous(memory_format=self.memory_format)}
         for out, fn, ins, dead in self._steps:
             env[out] = fn(*[env[k] for k in ins])
             for k in dead:  # free early: smaller working set, and the in-place adds own their operand
                 del env[k]
-        return {o["name"]: env[o["tensor"]] for o in g["outputs"]}
+        return {o["name"]: env[o["tensor"]].contiguous() for o in g["outputs"]}
 
 
 def _inputs(op: dict) -> list[str]:
@@ -220,7 +225,8 @@ def _inputs(op: dict) -> list[str]:
     return [op["x"]]
 
 
-def load_graph(name: str, assets: Path | None = None) -> TFLiteGraph:
+def load_graph(name: str, assets: Path | None = None,
+               memory_format: torch.memory_format = torch.channels_last) -> TFLiteGraph:
     """Load ``{assets}/{name}.json`` + ``.safetensors`` (BodyNetError naming the file if missing)."""
     from safetensors.torch import load_file
 
@@ -229,5 +235,5 @@ def load_graph(name: str, assets: Path | None = None) -> TFLiteGraph:
     for f in (spec, weights):
         if not f.is_file():
             raise BodyNetError(f"person front end: {f} is missing; build it with `python tools/build_blazepose.py`")
-    graph = TFLiteGraph(json.loads(spec.read_text()), load_file(str(weights)))
+    graph = TFLiteGraph(json.loads(spec.read_text()), load_file(str(weights)), memory_format)
     return graph.eval()
