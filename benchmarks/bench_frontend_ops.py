@@ -9,13 +9,16 @@ channels_last (the default); all on the same buffers. Printed: max abs error of 
 TFLite reference outputs (tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best
 of --repeats, the variants interleaved) of the
 detector forward (one 224² window, and the tiled windows of the two-astronaut photo), the landmark
-forward (one person, and two), and ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts
-side by side, tiles off and on, with the ratios to old.
+forward (one person, and two); ``roi.warp`` against ``legacy_warp`` (avg_pool2d pyramid on the photo's
+strided view) and one pyramid level; ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts
+side by side, tiles off and on, old against new (and new networks with the old warp), with the ratios
+and the landmarks' largest difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -30,9 +33,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_people_graph import REFERENCE, TOLERANCE, reference_inputs  # noqa: E402
 
-from bodynet_cli.people import FrontEnd  # noqa: E402
+from bodynet_cli.people import FrontEnd, frontend  # noqa: E402
 from bodynet_cli.people.frontend import LANDMARK_SIZE, detector_windows  # noqa: E402
 from bodynet_cli.people.graph import NHWC_TO_NCHW_AXIS, TFLiteGraph, load_graph, same_pads  # noqa: E402
+from bodynet_cli.people.roi import halve, sample_grid, warp  # noqa: E402
 
 
 def _legacy_act(x: torch.Tensor, act: str) -> torch.Tensor:
@@ -90,6 +94,23 @@ class LegacyGraph(TFLiteGraph):
                 raise AssertionError(kind)
             env[op["out"]] = y
         return {o["name"]: env[o["tensor"]] for o in g["outputs"]}
+
+
+def legacy_warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, padding: str = "border",
+                max_shrink: float = 4.0) -> torch.Tensor:
+    """``roi.warp`` before this change: avg_pool2d pyramid, sampling the image as given (a strided view)."""
+    out = []
+    pyramid = {0: image[None]}
+    for m in np.asarray(matrices):
+        scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
+        level = max(0, math.ceil(math.log2(scale / max_shrink))) if scale > max_shrink else 0
+        for lv in range(1, level + 1):
+            if lv not in pyramid:
+                pyramid[lv] = F.avg_pool2d(pyramid[lv - 1], 2, ceil_mode=True)
+        src = pyramid[level]
+        grid = sample_grid((m / 2**level)[None], out_size, src.shape[-2], src.shape[-1]).to(image.device)
+        out.append(F.grid_sample(src, grid, mode="bilinear", padding_mode=padding, align_corners=False))
+    return torch.cat(out) if out else image.new_zeros((0, image.shape[0], out_size, out_size))
 
 
 def variant(graph: TFLiteGraph, cls=TFLiteGraph, memory_format=torch.channels_last) -> TFLiteGraph:
@@ -166,7 +187,7 @@ def main() -> None:
     cases += [(f"landmark forward ×{n}", "lm", torch.rand(n, 3, LANDMARK_SIZE, LANDMARK_SIZE, generator=g))
               for n in (1, 2)]
 
-    print(f"\n## CPU time (ms, best of {args.repeats})\n")
+    print(f"\n## Networks: CPU time (ms, best of {args.repeats})\n")
     print("| threads | what | old | steps (NCHW) | new (channels_last) | steps / old | new / old |")
     print("|---|---|---|---|---|---|---|")
     for threads in args.threads:
@@ -176,14 +197,51 @@ def main() -> None:
                 i = 0 if which == "det" else 1
                 t = best_of({v: (lambda net=nets[v][i], x=x: net(x)) for v in names}, args.repeats)
                 row(threads, label, t)
-            for name, rgb in photos:
-                for tiles, front in fronts.items():
-                    def run(v, front=front, rgb=rgb):
-                        front.detector, front.landmarker = nets[v]
-                        front.detect([rgb])
 
-                    t = best_of({v: (lambda v=v, run=run: run(v)) for v in names}, args.repeats)
-                    row(threads, f"detect() {name}, tiles {'on' if tiles else 'off'}", t)
+    two = torch.tensor(photos[1][1]).permute(2, 0, 1).float()  # as FrontEnd.detect makes it: a strided view
+    windows = np.stack([[[c.side / 224, 0.0, c.x0], [0.0, c.side / 224, c.y0]]
+                        for c in detector_windows(two.shape[2], two.shape[1], True)])
+    print(f"\n## Resampling, two_astronauts (ms, best of {args.repeats})\n")
+    print("| threads | what | old | new | new / old | max abs difference |")
+    print("|---|---|---|---|---|---|")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for label, old, new in (
+                ("pyramid level (avg_pool2d -> halve)", lambda: F.avg_pool2d(two[None], 2, ceil_mode=True),
+                 lambda: halve(two.contiguous()[None])),
+                ("warp of the tiled detector windows", lambda: legacy_warp(two, windows, 224, "zeros", 2.0),
+                 lambda: warp(two, windows, 224, "zeros", 2.0))):
+            t = best_of({"old": old, "new": new}, args.repeats)
+            diff = (old() - new()).abs().max().item()
+            print(f"| {threads} | {label} | {t['old'] * 1e3:.2f} | {t['new'] * 1e3:.2f} | "
+                  f"{t['new'] / t['old']:.2f} | {diff:.1e} |")
+
+    print(f"\n## detect(): CPU time (ms, best of {args.repeats})\n")
+    print("old: old networks and old warp; graphs: new networks, old warp; new: both new. Landmark difference:")
+    print("max over people and landmarks of |new - old| in image pixels (same people found).\n")
+    print("| threads | image | tiles | people | old | graphs | new | graphs / old | new / old | landmark difference |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    modes = {"old": ("old", legacy_warp), "graphs": ("new", legacy_warp), "new": ("new", warp)}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name, rgb in photos:
+            for tiles, front in fronts.items():
+                def run(mode, front=front, rgb=rgb):
+                    net, warp_fn = modes[mode]
+                    front.detector, front.landmarker = nets[net]
+                    frontend.warp = warp_fn
+                    return front.detect([rgb])[0]
+
+                t = best_of({m: (lambda m=m, run=run: run(m)) for m in modes}, args.repeats)
+                old, new = run("old"), run("new")
+                same = len(old) == len(new)
+                pairs = zip(old, new, strict=True) if same else []
+                diff = max((np.abs(p.landmarks[:, :2] - q.landmarks[:, :2]).max() for p, q in pairs),
+                           default=0.0 if same else float("nan"))
+                print(f"| {threads} | {name} | {'on' if tiles else 'off'} | {len(old)} / {len(new)} | "
+                      f"{t['old'] * 1e3:.1f} | {t['graphs'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | "
+                      f"{t['graphs'] / t['old']:.2f} | {t['new'] / t['old']:.2f} | {diff:.1e} |")
+    frontend.warp = warp
 
 
 if __name__ == "__main__":

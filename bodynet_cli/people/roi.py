@@ -97,14 +97,25 @@ def warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, padding: str 
     "zeros" fills black (its detector input).
     """
     out = []
-    pyramid = {0: image[None]}
+    pyramid = {0: image.contiguous()[None]}  # an HWC photo's permuted view samples 3× slower
     for m in np.asarray(matrices):
         scale = math.sqrt(abs(np.linalg.det(m[:, :2])))  # image pixels per output pixel
         level = max(0, math.ceil(math.log2(scale / max_shrink))) if scale > max_shrink else 0
         for lv in range(1, level + 1):
             if lv not in pyramid:
-                pyramid[lv] = F.avg_pool2d(pyramid[lv - 1], 2, ceil_mode=True)
+                pyramid[lv] = halve(pyramid[lv - 1])
         src = pyramid[level]
         grid = sample_grid((m / 2**level)[None], out_size, src.shape[-2], src.shape[-1]).to(image.device)
         out.append(F.grid_sample(src, grid, mode="bilinear", padding_mode=padding, align_corners=False))
     return torch.cat(out) if out else image.new_zeros((0, image.shape[0], out_size, out_size))
+
+
+def halve(x: torch.Tensor) -> torch.Tensor:
+    """2×2 averages of x (..., H, W) -> (..., ceil(H/2), ceil(W/2)): ``F.avg_pool2d(x, 2, ceil_mode=True)``
+    (an odd last row or column averages the pixels it has), as strided adds, rows then columns: 0.35 ms
+    instead of 2.9 ms on a 1024×512 RGB photo, one thread (benchmarks/bench_frontend_ops.py).
+    """
+    if x.shape[-2] % 2 or x.shape[-1] % 2:  # a replicated edge averages to the pixels the window has
+        x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2), mode="replicate")
+    rows = x[..., ::2, :] + x[..., 1::2, :]
+    return (rows[..., ::2] + rows[..., 1::2]) * 0.25
