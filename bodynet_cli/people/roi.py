@@ -97,7 +97,7 @@ def warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, padding: str 
     "zeros" fills black (its detector input).
     """
     out = []
-    pyramid = {0: image.contiguous()[None]}  # an HWC photo's permuted view samples 3× slower
+    pyramid = {0: image.contiguous()[None]}  # a photo's permuted HWC view samples 3× slower
     for m in np.asarray(matrices):
         scale = math.sqrt(abs(np.linalg.det(m[:, :2])))  # image pixels per output pixel
         level = max(0, math.ceil(math.log2(scale / max_shrink))) if scale > max_shrink else 0
