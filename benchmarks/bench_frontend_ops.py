@@ -4,8 +4,10 @@
 
 ``old``: ``LegacyGraph``, ``TFLiteGraph.forward`` as it was before the compiled steps (dispatch on the
 op name at every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6,
-contiguous NCHW); ``steps``: the compiled steps in contiguous NCHW; ``new``: the compiled steps in
-channels_last (the default); all on the same buffers. Printed: max abs error of old and new against the
+contiguous NCHW); ``steps``: the compiled steps in contiguous NCHW; ``+ channels_last``: those in
+channels_last; ``new``: channels_last with oneDNN's fused conv + bias + activation for the 1×1 convs on
+maps of 32² and more (the default where torch has it); ``all fused``: that op for every conv; all on the
+same buffers. Printed: max abs error of old and new against the
 TFLite reference outputs (tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best
 of --repeats, the variants interleaved) of the
 detector forward (one 224² window, and the tiled windows of the two-astronaut photo), the landmark
@@ -113,16 +115,16 @@ def legacy_warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, paddin
     return torch.cat(out) if out else image.new_zeros((0, image.shape[0], out_size, out_size))
 
 
-def variant(graph: TFLiteGraph, cls=TFLiteGraph, memory_format=torch.channels_last) -> TFLiteGraph:
-    """graph's buffers and op list under another interpreter class or memory format."""
+def variant(graph: TFLiteGraph, cls=TFLiteGraph, memory_format=torch.channels_last, fused=None) -> TFLiteGraph:
+    """graph's buffers and op list under another interpreter class, memory format or conv kernel."""
     other = cls.__new__(cls)
     other.__dict__ = dict(graph.__dict__)
-    other._steps, other.memory_format = None, memory_format
+    other._steps, other.memory_format, other.fused = None, memory_format, fused
     return other
 
 
 def legacy(graph: TFLiteGraph) -> LegacyGraph:
-    return variant(graph, LegacyGraph, torch.contiguous_format)
+    return variant(graph, LegacyGraph, torch.contiguous_format, False)
 
 
 def best_of(fns: dict, repeats: int) -> dict[str, float]:
@@ -140,8 +142,8 @@ def best_of(fns: dict, repeats: int) -> dict[str, float]:
 
 
 def row(threads: int, label: str, t: dict[str, float]) -> None:
-    print(f"| {threads} | {label} | {t['old'] * 1e3:.1f} | {t['steps'] * 1e3:.1f} | {t['new'] * 1e3:.1f} | "
-          f"{t['steps'] / t['old']:.2f} | {t['new'] / t['old']:.2f} |")
+    print(f"| {threads} | {label} | " + " | ".join(f"{t[k] * 1e3:.1f}" for k in ("old", "steps", "nhwc", "all", "new"))
+          + " | " + " | ".join(f"{t[k] / t['old']:.2f}" for k in ("steps", "nhwc", "all", "new")) + " |")
 
 
 def parity() -> None:
@@ -178,9 +180,11 @@ def main() -> None:
     photos = [("astronaut", a), ("two_astronauts", np.concatenate([a, a], axis=1))]
     fronts = {tiles: FrontEnd(tiles=tiles) for tiles in (False, True)}
     nets = {"new": (fronts[False].detector, fronts[False].landmarker)}
-    nets["steps"] = tuple(variant(n, memory_format=torch.contiguous_format) for n in nets["new"])
+    nets["steps"] = tuple(variant(n, memory_format=torch.contiguous_format, fused=False) for n in nets["new"])
+    nets["nhwc"] = tuple(variant(n, fused=False) for n in nets["new"])
     nets["old"] = tuple(legacy(n) for n in nets["new"])
-    names = ("old", "steps", "new")
+    nets["all"] = tuple(variant(n, fused=True) for n in nets["new"])
+    names = ("old", "steps", "nhwc", "all", "new")
     g = torch.Generator().manual_seed(0)
     n_tiled = len(detector_windows(2 * a.shape[1], a.shape[0], True))
     cases = [(f"detector forward ×{n}", "det", torch.rand(n, 3, 224, 224, generator=g)) for n in (1, n_tiled)]
@@ -188,8 +192,9 @@ def main() -> None:
               for n in (1, 2)]
 
     print(f"\n## Networks: CPU time (ms, best of {args.repeats})\n")
-    print("| threads | what | old | steps (NCHW) | new (channels_last) | steps / old | new / old |")
-    print("|---|---|---|---|---|---|---|")
+    print("| threads | what | old | steps (NCHW) | + channels_last | all fused | new | steps / old | "
+          "+ channels_last / old | all fused / old | new / old |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         with torch.no_grad():
