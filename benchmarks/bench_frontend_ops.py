@@ -1,20 +1,21 @@
-"""The person front end's interpreter: the op-by-op path it replaced against the compiled one, same process.
+"""The person front end before and after its CPU work (the old paths are copied here), in one process.
 
     python benchmarks/bench_frontend_ops.py [--repeats 5] [--threads 1]
 
-``old``: ``LegacyGraph``, ``TFLiteGraph.forward`` as it was before the compiled steps (dispatch on the
-op name at every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6,
-contiguous NCHW); ``steps``: the compiled steps in contiguous NCHW; ``+ channels_last``: those in
-channels_last; ``new``: channels_last with oneDNN's fused conv + bias + activation for the 1×1 convs on
-maps of 32² and more (the default where torch has it); ``all fused``: that op for every conv; all on the
-same buffers. Printed: max abs error of old and new against the
-TFLite reference outputs (tests/data/blazepose_reference.npz) and between them, then CPU time (ms, best
-of --repeats, the variants interleaved) of the
-detector forward (one 224² window, and the tiled windows of the two-astronaut photo), the landmark
-forward (one person, and two); ``roi.warp`` against ``legacy_warp`` (avg_pool2d pyramid on the photo's
-strided view) and one pyramid level; ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts
-side by side, tiles off and on, old against new (and new networks with the old warp), with the ratios
-and the landmarks' largest difference.
+Networks: ``old`` is ``LegacyGraph``, ``TFLiteGraph.forward`` as it was (dispatch on the op name at
+every op, ``F.pad`` before every SAME conv and for every ``pad`` op, ``clamp`` for ReLU6, contiguous
+NCHW); ``steps`` the compiled steps in contiguous NCHW; ``+ channels_last`` those in channels_last;
+``all fused`` oneDNN's fused conv + bias + activation for every conv; ``new`` (the default) that op only
+for the 1×1 convs on maps of 32² and more. All share the same buffers.
+
+Printed: max abs error of old and new against the TFLite reference outputs
+(tests/data/blazepose_reference.npz) and between them; CPU time (ms, best of --repeats, the variants
+interleaved round by round) of the detector forward (one 224² window, and the tiled windows of the
+two-astronaut photo) and the landmark forward (one person, and two); one pyramid level, the sampling
+grids and ``roi.warp`` against ``legacy_warp`` (avg_pool2d pyramid on the photo's strided view, the
+einsum grid); ``FrontEnd.detect`` on scikit-image's astronaut and two astronauts side by side, tiles off
+and on, old against new (and new networks with the old warp), with the ratios and the landmarks' largest
+difference. The old detect() column already has the new uint8 (3, H, W) conversion of the photo.
 """
 
 from __future__ import annotations
@@ -98,9 +99,20 @@ class LegacyGraph(TFLiteGraph):
         return {o["name"]: env[o["tensor"]] for o in g["outputs"]}
 
 
+def legacy_sample_grid(matrices: np.ndarray, out_size: int, height: int, width: int) -> torch.Tensor:
+    """``roi.sample_grid`` before this change (an einsum over an (O, O, 2) point array)."""
+    c = (np.arange(out_size) + 0.5) * 1.0
+    t, s = np.meshgrid(c, c, indexing="ij")
+    pts = np.stack([s, t], axis=-1)
+    img = np.einsum("nij,hwj->nhwi", matrices[:, :, :2], pts) + matrices[:, None, None, :, 2]
+    norm = img / np.array([width, height]) * 2.0 - 1.0
+    return torch.from_numpy(norm.astype(np.float32))
+
+
 def legacy_warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, padding: str = "border",
                 max_shrink: float = 4.0) -> torch.Tensor:
-    """``roi.warp`` before this change: avg_pool2d pyramid, sampling the image as given (a strided view)."""
+    """``roi.warp`` before this change: avg_pool2d pyramid, sampling the image as given (a strided view),
+    the old grid."""
     out = []
     pyramid = {0: image[None]}
     for m in np.asarray(matrices):
@@ -110,7 +122,7 @@ def legacy_warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, paddin
             if lv not in pyramid:
                 pyramid[lv] = F.avg_pool2d(pyramid[lv - 1], 2, ceil_mode=True)
         src = pyramid[level]
-        grid = sample_grid((m / 2**level)[None], out_size, src.shape[-2], src.shape[-1]).to(image.device)
+        grid = legacy_sample_grid((m / 2**level)[None], out_size, src.shape[-2], src.shape[-1]).to(image.device)
         out.append(F.grid_sample(src, grid, mode="bilinear", padding_mode=padding, align_corners=False))
     return torch.cat(out) if out else image.new_zeros((0, image.shape[0], out_size, out_size))
 
@@ -214,6 +226,8 @@ def main() -> None:
         for label, old, new in (
                 ("pyramid level (avg_pool2d -> halve)", lambda: F.avg_pool2d(two[None], 2, ceil_mode=True),
                  lambda: halve(two.contiguous()[None])),
+                ("sampling grids of the tiled detector windows", lambda: legacy_sample_grid(windows, 224, 512, 1024),
+                 lambda: sample_grid(windows, 224, 512, 1024)),
                 ("warp of the tiled detector windows", lambda: legacy_warp(two, windows, 224, "zeros", 2.0),
                  lambda: warp(two, windows, 224, "zeros", 2.0))):
             t = best_of({"old": old, "new": new}, args.repeats)

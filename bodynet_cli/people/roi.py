@@ -78,12 +78,13 @@ def sample_grid(matrices: np.ndarray, out_size: int, height: int, width: int) ->
     For ``align_corners=False``: image point x maps to 2x/W − 1, so pixel centres i + 0.5 land on the
     grid's pixel centres.
     """
-    c = (np.arange(out_size) + 0.5) * 1.0
-    t, s = np.meshgrid(c, c, indexing="ij")
-    pts = np.stack([s, t], axis=-1)  # (O, O, 2) x, y
-    img = np.einsum("nij,hwj->nhwi", matrices[:, :, :2], pts) + matrices[:, None, None, :, 2]
-    norm = img / np.array([width, height]) * 2.0 - 1.0
-    return torch.from_numpy(norm.astype(np.float32))
+    c = np.arange(out_size) + 0.5
+    m = np.asarray(matrices, dtype=np.float64)[:, :, :, None, None]  # (N, 2, 3, 1, 1)
+    # (N, 2, O, O): image x, y of output row t, column s, as broadcast products (an einsum over an
+    # (O, O, 2) point array gave the same numbers 3-4× slower)
+    img = m[:, :, 0] * c[None, :] + m[:, :, 1] * c[:, None] + m[:, :, 2]
+    norm = img / np.array([width, height], dtype=np.float64)[:, None, None] * 2.0 - 1.0
+    return torch.from_numpy(np.ascontiguousarray(norm.transpose(0, 2, 3, 1), dtype=np.float32))
 
 
 def warp(image: torch.Tensor, matrices: np.ndarray, out_size: int, padding: str = "border",
