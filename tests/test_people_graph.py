@@ -105,3 +105,49 @@ def test_depth_to_space_and_reshape_follow_nhwc():
 def test_missing_assets_name_the_file_and_the_fix(tmp_path):
     with pytest.raises(BodyNetError, match=r"pose_detection\.json.*tools/build_blazepose\.py"):
         load_graph("pose_detection", tmp_path)
+
+
+@pytest.mark.parametrize("memory_format, fused", [(torch.contiguous_format, False), (torch.channels_last, False),
+                                                  (torch.channels_last, None), (torch.channels_last, True)])
+def test_compiled_steps_match_plain_ops(memory_format, fused):
+    """The interpreter's rewrites (a symmetric pad op folded into the VALID convs that read it, symmetric
+    SAME padding as the conv's own, asymmetric SAME through F.pad, in-place ReLU6 and adds, oneDNN's fused
+    conv) against the ops written out with F.pad, F.conv2d and clamp, on seeded random input; the pad op
+    has two readers and the add's operand is dead after it (written in place)."""
+    g = torch.Generator().manual_seed(0)
+    c = {k: torch.randn(*s, generator=g) * 0.5 for k, s in {
+        "w1": (8, 3, 3, 3), "b1": (8,), "w2": (8, 8, 1, 1), "b2": (8,), "wd": (8, 1, 3, 3), "bd": (8,),
+        "w3": (8, 8, 1, 1), "b3": (8,), "w4": (4, 8, 3, 3), "b4": (4,)}.items()}
+    conv = {"op": "conv_2d", "stride": [1, 1]}
+    ops = [
+        {**conv, "x": "t0", "out": "a", "weight": "w1", "bias": "b1", "padding": "same", "act": "relu6",
+         "shape": [1, 40, 40, 8]},
+        {"op": "pad", "x": "a", "out": "p", "pads": [[0, 0], [1, 1], [1, 1], [0, 0]], "shape": [1, 42, 42, 8]},
+        {"op": "depthwise_conv_2d", "x": "p", "out": "d", "weight": "wd", "bias": "bd", "stride": [2, 2],
+         "padding": "valid", "act": "relu6", "shape": [1, 20, 20, 8]},
+        {**conv, "x": "p", "out": "e", "weight": "w2", "bias": "b2", "padding": "valid", "act": "none",
+         "shape": [1, 42, 42, 8]},
+        {**conv, "x": "a", "out": "f", "weight": "w3", "bias": "b3", "padding": "same", "act": "none",
+         "shape": [1, 40, 40, 8]},
+        {"op": "add", "a": "f", "b": "a", "out": "s", "act": "relu6", "shape": [1, 40, 40, 8]},
+        {**conv, "x": "s", "out": "q", "weight": "w4", "bias": "b4", "stride": [2, 2], "padding": "same",
+         "act": "relu", "shape": [1, 20, 20, 4]},
+    ]
+    spec = {"input": "t0", "input_shape": [1, 40, 40, 3], "ops": ops,
+            "outputs": [{"name": k, "tensor": k, "shape": []} for k in ("d", "e", "q")]}
+    graph = TFLiteGraph(spec, c, memory_format, fused)
+    x = torch.randn(2, 3, 40, 40, generator=g) * 2
+    with torch.no_grad():
+        out = graph(x)
+        x_before = x.clone()
+        a = F.conv2d(F.pad(x, [1, 1, 1, 1]), c["w1"], c["b1"]).clamp(0, 6)
+        p = F.pad(a, [1, 1, 1, 1])
+        d = F.conv2d(p, c["wd"], c["bd"], stride=2, groups=8).clamp(0, 6)
+        e = F.conv2d(p, c["w2"], c["b2"])
+        s = (F.conv2d(a, c["w3"], c["b3"]) + a).clamp(0, 6)
+        q = F.conv2d(F.pad(s, [0, 1, 0, 1]), c["w4"], c["b4"], stride=2).clamp_min(0)  # SAME, 3×3/2 on 40: 0|1
+    assert torch.equal(x, x_before)  # the graph's input is never written
+    for k, expected in (("d", d), ("e", e), ("q", q)):
+        assert out[k].shape == expected.shape and out[k].is_contiguous()
+        torch.testing.assert_close(out[k], expected, rtol=1e-5, atol=1e-5)
+    assert len(graph._steps) == len(ops) - 1  # the pad op is gone: both its readers pad themselves

@@ -10,7 +10,15 @@ import torch
 
 from bodynet_cli.geometry.space import Crop
 from bodynet_cli.people.frontend import Person, detector_windows, refine_from_heatmap
-from bodynet_cli.people.roi import Roi, apply_affine, body_distance, roi_from_keypoints, warp
+from bodynet_cli.people.roi import (
+    Roi,
+    apply_affine,
+    body_distance,
+    halve,
+    roi_from_keypoints,
+    sample_grid,
+    warp,
+)
 
 
 def test_roi_from_keypoints_upright_and_turned():
@@ -52,6 +60,37 @@ def test_warp_samples_pixel_centres():
     t, s = np.meshgrid(np.arange(16) + 0.5, np.arange(16) + 0.5, indexing="ij")
     expected = apply_affine(r.to_image_matrix(16), np.stack([s, t], -1))
     np.testing.assert_allclose(np.moveaxis(out, 0, -1), expected, atol=1e-3)
+
+
+def test_sample_grid_against_a_loop():
+    """Each output pixel centre (s + 0.5, t + 0.5) through its affine, normalised for grid_sample
+    (align_corners=False: 2x/W - 1), on seeded random affines."""
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(3, 2, 3)) * [[[2.0, 2.0, 50.0]]]
+    o, h, w = 7, 30, 45
+    grid = sample_grid(m, o, h, w).numpy()
+    assert grid.shape == (3, o, o, 2) and grid.dtype == np.float32
+    for n in range(3):
+        for t in range(o):
+            for s in range(o):
+                x, y = m[n] @ np.array([s + 0.5, t + 0.5, 1.0])
+                np.testing.assert_allclose(grid[n, t, s], [2 * x / w - 1, 2 * y / h - 1], rtol=1e-6, atol=1e-6)
+
+
+def test_halve_is_2x2_average_pooling():
+    """halve against a naive loop over the 2×2 windows (cut at an odd last row or column), and equal to
+    F.avg_pool2d(ceil_mode=True), on seeded random input; exactly equal on an integer-valued photo."""
+    g = torch.Generator().manual_seed(0)
+    for h, w in ((6, 8), (7, 8), (6, 9), (7, 5), (1, 1)):
+        x = torch.rand(2, 3, h, w, generator=g)
+        expected = torch.zeros(2, 3, (h + 1) // 2, (w + 1) // 2)
+        for i in range(expected.shape[-2]):
+            for j in range(expected.shape[-1]):
+                expected[..., i, j] = x[..., 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean((-1, -2))
+        torch.testing.assert_close(halve(x), expected)
+        torch.testing.assert_close(halve(x), torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True))
+    photo = torch.randint(0, 256, (1, 3, 31, 44), generator=g).float()
+    assert torch.equal(halve(photo), torch.nn.functional.avg_pool2d(photo, 2, ceil_mode=True))
 
 
 def test_warp_prefiltered_keeps_the_coordinates():
