@@ -79,6 +79,21 @@ def _stats(rows: list[dict]) -> dict:
     }
 
 
+def _bias(rows: list[dict]) -> dict[str, tuple[float, float, int]]:
+    """Per joint: the median signed offset (dx, dy) of present joints from the ground truth, in person sizes,
+    over the samples where a person was found, with the count (a systematic offset shows here; the median,
+    because the detector's gross errors on synthetic renders would swamp a mean)."""
+    from bodynet_cli.body.conventions import JOINT_NAMES
+
+    out = {}
+    for j, name in enumerate(JOINT_NAMES):
+        d = [(r["pj"][j] - r["gt"][j]) / person_size(r["gt"]) for r in rows
+             if r["found"] and r["inside"][j] and r["score"][j] >= 0.5]  # fmt: skip
+        m = np.median(d, axis=0) if d else np.array([np.nan, np.nan])
+        out[name] = (float(m[0]), float(m[1]), len(d))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="a `bodynet synth` folder (images/, labels/)")
@@ -131,9 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     table = {"training proxies": _stats(train_rows)}
     if front is not None:
         table = {"front end (BlazePose)": _stats(fe_rows), **table}
+    if front is not None:
+        table["front end joint bias"] = _bias(fe_rows)
+        print("front end's median offset from the ground truth per joint (person sizes, x right, y down; "
+              "present joints of found people):")
+        for name, (dx, dy, n) in table["front end joint bias"].items():
+            print(f"  {name:<12} {dx:+.3f} {dy:+.3f}  (n={n})")
+        table["bias"] = table.pop("front end joint bias")
     keys = list(next(iter(table.values())))
     print(f"{'':24s}" + "".join(f"{k:>13s}" for k in keys))
-    for label, st in table.items():
+    for label, st in ((k, v) for k, v in table.items() if k != "bias"):
         print(f"{label:24s}" + "".join(f"{st[k]:13.3f}" if isinstance(st[k], float) else f"{st[k]:13d}" for k in keys))
     if args.out:
         args.out.write_text(json.dumps({"data": str(args.data), "corruption": c.to_dict(), **table}, indent=1) + "\n")
