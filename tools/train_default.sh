@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Train the shipped default checkpoint (config `small`) on synthetic data, from nothing.
+# Train the shipped v1 default checkpoint's recipe (config `small`, RGB input) on synthetic data, from nothing.
+# The shipped weights were trained on the generator of commits f8fe04a..9dab563; today's `bodynet synth`
+# makes model v2's more varied people (see runs/small/README.md). Model v2: tools/train_proxy.sh.
 #
 # Every command is resumable: after an interruption (Ctrl-C, kill -9, end of a session) run this script
 # again and each step continues where it stopped (`synth` skips finished samples; `train` resumes each
