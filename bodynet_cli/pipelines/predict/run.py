@@ -101,21 +101,27 @@ class _Job:
     index: int = 0
     found: int = 0
     pixels: np.ndarray | None = None
+    mask: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def detected_joints(self) -> np.ndarray:
+        """The front end's joints (J, 2) in original pixels (the person's are in pixels of ``image.rgb``)."""
+        return np.asarray(self.person.joints2d, np.float64) * self.image.scale
+
+
+def _resample(job: _Job) -> None:
+    """The crop's pixels and, when there is a person, their mask > 0.5 over the crop (bool (I, I)): both
+    made once, in a worker thread, for the network (proxies) and the written file alike."""
+    job.pixels = crop_pixels(job.image, job.crop)
+    if job.person is not None:
+        job.mask = job.person.mask_in(_in_rgb(job.crop, job.image.scale)) > 0.5
 
 
 def _reason(e: BaseException, item: InputFile) -> str:
     msg = str(e) if isinstance(e, BodyNetError) else f"{type(e).__name__}: {e}"
     prefix = f"{item.path}: "
     return msg[len(prefix) :] if msg.startswith(prefix) else msg
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two ``x0, y0, x1, y1`` boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
 
 
 def person_outputs(item: InputFile, people: str) -> InputFile:
@@ -152,8 +158,12 @@ def _jobs(item: InputFile, image: LoadedImage, found: list[Person] | None, opts:
             raise BodyNetError(f"{item.path}: no box for this image in the --boxes file")
         crop = square_crop(box, opts.margin, size)
         # the person the user boxed: the detection overlapping the box most
-        ious = [_box_iou(np.asarray(p.box) * k, box) for p in (found or [])]
-        person = found[int(np.argmax(ious))] if ious and max(ious) > 0 else None
+        person = None
+        if found:
+            from bodynet_cli.people.detection import box_iou
+
+            ious = box_iou(np.asarray(box, np.float64), np.stack([np.asarray(p.box) * k for p in found]))
+            person = found[int(np.argmax(ious))] if ious.max() > 0 else None
     else:
         crop = letterbox_crop(image.width, image.height, size)
         person = found[0] if found else None
@@ -208,7 +218,7 @@ def _write_one(job: _Job, pred: Prediction, paths: OutputPaths, opts: PredictOpt
         tile = crop_pixels(job.image, replace(pred.crop, size=PANEL_TILE))
         panel = render_panel(tile, pred.crop, pred.joints2d, pred.segmentation, pred.voxel_probs, opts.threshold)
         write_png(paths.panel, panel)
-    detected = _detected(job, pred.crop)
+    detected = _detected(job)
     meta = {
         **meta,
         "input": str(job.item.path),
@@ -238,17 +248,14 @@ def _write_one(job: _Job, pred: Prediction, paths: OutputPaths, opts: PredictOpt
     save_sample(paths.npz, sample)
 
 
-def _detected(job: _Job, crop: Crop) -> dict[str, np.ndarray]:
+def _detected(job: _Job) -> dict[str, np.ndarray]:
     """The front end's joints (original pixels) and person mask (over the crop), as sample fields."""
-    p = job.person
-    if p is None:
+    if job.person is None:
         return {}
-    k = job.image.scale
-    mask = p.mask_in(_in_rgb(crop, k))
     return {
-        "joints2d_detected": (np.asarray(p.joints2d, np.float64) * k).astype(np.float32),
-        "joints2d_detected_score": np.asarray(p.joints2d_score, np.float32),
-        "person_mask": (mask > 0.5).astype(np.uint8),
+        "joints2d_detected": job.detected_joints.astype(np.float32),
+        "joints2d_detected_score": np.asarray(job.person.joints2d_score, np.float32),
+        "person_mask": job.mask.astype(np.uint8),
     }
 
 
@@ -328,12 +335,12 @@ def run_predict(
                 j.warnings += image.warnings  # the decoder's (e.g. a very large image)
             groups.append(jobs)
         # resample every crop in the worker threads
-        pending = [(jobs, [loader.submit(crop_pixels, j.image, j.crop) for j in jobs]) for jobs in groups]
+        pending = [(jobs, [loader.submit(_resample, j) for j in jobs]) for jobs in groups]
         ready: list[list[_Job]] = []
         for jobs, futs in pending:
             try:
-                for j, f in zip(jobs, futs, strict=True):
-                    j.pixels = f.result()
+                for f in futs:
+                    f.result()
                 ready.append(jobs)
             except Exception as e:
                 fail(jobs[0].item, e)
@@ -372,8 +379,7 @@ def run_predict(
 
 def _proxies(jobs: list[_Job]) -> CropProxies:
     """The front end's joints (original pixels), scores and masks (over each crop) of ``jobs``."""
-    k = [j.image.scale for j in jobs]
-    joints = np.stack([np.asarray(j.person.joints2d, np.float64) * kj for j, kj in zip(jobs, k, strict=True)])
+    joints = np.stack([j.detected_joints for j in jobs])
     size = np.array([[[j.image.width, j.image.height]] for j in jobs], np.float64)
     # A joint the front end places outside the photo is a guess at a hidden limb: missing, as training's
     # joints beyond the crop's cut are.
@@ -381,7 +387,5 @@ def _proxies(jobs: list[_Job]) -> CropProxies:
     return CropProxies(
         joints2d=joints,
         scores=np.stack([np.asarray(j.person.joints2d_score, np.float32) for j in jobs]) * inside,
-        # binary, as the training proxies and the stored person_mask are
-        mask=np.stack([(j.person.mask_in(_in_rgb(j.crop, kj)) > 0.5).astype(np.float32)
-                       for j, kj in zip(jobs, k, strict=True)]),  # fmt: skip
+        mask=np.stack([j.mask for j in jobs]).astype(np.float32),  # binary, as the training proxies are
     )
