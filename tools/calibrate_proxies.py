@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         inside = ((gt >= 0) & (gt < n)).all(axis=1)
         gt_mask = s.person_mask if s.person_mask is not None else (s.segmentation > 0).astype(np.uint8)
         if gt_mask.shape[0] != n:
-            from PIL import Image as _I
-
-            gt_mask = np.asarray(_I.fromarray(gt_mask * 255).resize((n, n), _I.Resampling.NEAREST)) > 127
+            gt_mask = np.asarray(Image.fromarray(gt_mask * 255).resize((n, n), Image.Resampling.NEAREST)) > 127
         people = front.detect([rgb])[0] if front is not None else []
         if people:
             p = people[0]
