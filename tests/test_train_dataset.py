@@ -135,5 +135,9 @@ def test_collate_and_split_errors(data, tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"splits": {"train": []}}))
     with pytest.raises(BodyNetError, match="'val'"):
         read_split(tmp_path, "val")
+    with pytest.raises(BodyNetError, match="'val'"):
+        read_split(tmp_path, "all")  # every split must be there
+    parts = [read_split(data, s) for s in ("train", "val", "test")]
+    assert read_split(data, "all") == parts[0] + parts[1] + parts[2] and len(read_split(data, "all")) > 0
     with pytest.raises(BodyNetError, match="same --config"):
         SynthDataset(data, "val", TINY.replace(input_size=64, heatmap_size=16))[0]

@@ -33,13 +33,16 @@ SPLITS = ("train", "val", "test")
 
 
 def read_split(root: str | os.PathLike, split: str) -> list[str]:
-    """Sample names (paths relative to ``images/`` and ``labels/``, without suffix) of one split."""
+    """Sample names (paths relative to ``images/`` and ``labels/``, without suffix) of one split, or of
+    train, val and test in that order for ``split="all"`` (a set made only for testing)."""
     root = Path(root)
     path = root / "index.json"
     if not path.is_file():
         raise BodyNetError(f"{path}: no such file; DATA_DIR must be a folder written by `bodynet synth`")
     index = read_json(path, hint="; re-run `bodynet synth` to rewrite it")
     splits = index.get("splits") if isinstance(index, dict) else None
+    if split == "all" and isinstance(splits, dict):
+        return [name for part in SPLITS for name in read_split(root, part)]
     if not isinstance(splits, dict) or split not in splits:
         raise BodyNetError(f"{path}: has no {split!r} split under 'splits'; re-run `bodynet synth` to rewrite it")
     return [str(name) for name in splits[split]]
