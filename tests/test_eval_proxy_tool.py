@@ -86,7 +86,20 @@ def test_eval_proxy_checkpoint_tool(tmp_path):
     with_mesh = len(set(fits) & set(names[:3]))
     surface = metrics["surface_error_mm"]
     assert with_mesh >= 1 and surface["n"] == with_mesh and 0 < surface["mean"] < 5000, surface
-    assert json.loads((tmp_path / "all" / "report" / "proxy_eval.json").read_text())["fitted"] == 4
+    side = json.loads((tmp_path / "all" / "report" / "proxy_eval.json").read_text())
+    assert side["fitted"] == 4 and sorted(side["side_view_ious"]) == sorted(names)
+
+    # The model card's table reads these reports: its means are eval's and the tool's.
+    (tmp_path / "card").mkdir()
+    (tmp_path / "card" / "seed1").symlink_to(tmp_path / "all")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    table = subprocess.run([sys.executable, str(REPO / "tools" / "model_card_table.py"), str(tmp_path / "card")],
+                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "| unseen seed 1 | 8 |" in table.stdout
+    card = json.loads((tmp_path / "card" / "card.json").read_text())["unseen seed 1"]
+    assert abs(card["voxel_iou"] - metrics["voxel_iou"]["mean"]) < 1e-5
+    assert abs(card["side_view_iou"] - side["side_view_iou"]) < 1e-9 and card["fitted"] == with_mesh
 
     rgb_ckpt = save_checkpoint(tmp_path / "rgb", BodyNet(TINY), TINY, {})
     p = _run(rgb_ckpt, data, tmp_path / "c")

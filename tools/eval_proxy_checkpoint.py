@@ -16,7 +16,7 @@ the label's crop and camera (the paper's known-camera setting): OUT/pred/<name>.
 rebuilt from the label's body parameters). Then ``bodynet eval OUT/pred --gt OUT/gt --out OUT/report
 [--fits OUT/fits]`` (voxel IoU, segmentation mIoU, PCKh of the proxy joints, 3D joint error, surface
 error). It also writes OUT/report/proxy_eval.json with the side-view silhouette IoU (max over x of both
-grids) and the settings. Exit code: that of `bodynet eval` (3 when any pair had an error).
+grids; mean and per sample) and the settings. Exit code: that of `bodynet eval` (3 when any pair had an error).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"tool": "tools/eval_proxy_checkpoint.py", "checkpoint": str(args.checkpoint),
             "checkpoint_sha256": ck.sha256, "config": cfg.name, "config_hash": cfg.hash(), "proxy_seed": args.seed,
             "proxy_corruption": corruption.to_dict(), "voxel_threshold": 0.5}  # fmt: skip
-    side_ious = []
+    side_ious: dict[str, float] = {}
     for start in range(0, len(ds), args.batch_size):
         idx = list(range(start, min(len(ds), start + args.batch_size)))
         batch = collate([ds[i] for i in idx])
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             truth = batch.voxels[i - start].numpy()
             ps, gs = side_view(torch.from_numpy(occupied)).numpy(), side_view(torch.from_numpy(truth)).numpy()
             union = (ps | gs).sum()
-            side_ious.append(float((ps & gs).sum() / union) if union else float("nan"))
+            side_ious[name] = float((ps & gs).sum() / union) if union else float("nan")
     print(f"{len(ds)} {args.split} samples predicted with proxies (seed {args.seed})", flush=True)
     evaluate = [sys.executable, "-m", "bodynet_cli", "eval", str(args.out / "pred"), "--gt", str(args.out / "gt"),
                 "--out", str(args.out / "report")]  # fmt: skip
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         str(args.out / "fits"), "--threads", str(args.threads)], check=False)  # fmt: skip
         evaluate += ["--fits", str(args.out / "fits")]
     done = subprocess.run(evaluate)
-    report = {"samples": len(ds), "split": args.split, "side_view_iou": float(np.nanmean(side_ious)),
-              "fitted": len(fitted), **meta}  # fmt: skip
+    report = {"samples": len(ds), "split": args.split, "side_view_iou": float(np.nanmean(list(side_ious.values()))),
+              "fitted": len(fitted), **meta, "side_view_ious": side_ious}  # fmt: skip
     (args.out / "report").mkdir(parents=True, exist_ok=True)
     (args.out / "report" / "proxy_eval.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"side-view IoU {report['side_view_iou']:.4f}; wrote {args.out / 'report' / 'proxy_eval.json'}")
