@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             card[label] = c
             print(f"| {label} | {c['samples']} | {fmt(c['voxel_iou'], 100, 1, ' %')} | "
                   f"{fmt(c['side_view_iou'], 100, 1, ' %')} | {fmt(c['joint3d_error_mm'], 1, 0, ' mm')} | "
-                  f"{fmt(c['segmentation_miou'], 1, 3)} | {fmt(c['depth_mm'], 1, 0)} ({fmt(c['flat_depth_mm'], 1, 0)}) mm "
-                  f"| {fmt(c['ordinal'], 100, 1, ' %')} | {fmt(c['surface_error_mm'], 1, 1, ' mm')} ({c['fitted']}) |")
+                  f"{fmt(c['segmentation_miou'], 1, 3)} | {fmt(c['depth_mm'], 1, 0)} "
+                  f"({fmt(c['flat_depth_mm'], 1, 0)}) mm | {fmt(c['ordinal'], 100, 1, ' %')} | "
+                  f"{fmt(c['surface_error_mm'], 1, 1, ' mm')} ({c['fitted']}) |")
     if not card:
         raise SystemExit(f"{out}: neither test/ nor seed1/ has a report; run tools/model_card.sh first")
     first = next(key for key, _ in SETS if (out / key / "report" / "proxy_eval.json").is_file())
