@@ -16,7 +16,7 @@ from bodynet_cli.models.config import CONFIGS, ModelConfig, get_config
 from bodynet_cli.models.losses import stage_loss_weights
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "bodynet_cli" / "assets" / "checkpoints" / "small"
+SHIPPED = REPO / "bodynet_cli" / "assets" / "checkpoints" / "proxy"
 TINY = get_config("small").replace(
     name="tiny", input_size=32, heatmap_size=8, voxel_res=16, features=16, depth=2, stem_channels=(8, 16)
 )
@@ -31,15 +31,16 @@ def _proxies(b: int, size: int, gen: torch.Generator) -> Proxies:
                    mask=(torch.rand(b, 1, size, size, generator=gen) > 0.5).float())  # fmt: skip
 
 
-def test_small_and_paper_keep_their_hash_dict_and_the_shipped_checkpoint_loads():
-    # The hashes recorded in every output's meta before the proxy inputs existed.
+def test_small_and_paper_keep_their_hash_and_dict_and_the_shipped_proxy_checkpoint_loads():
+    # The hashes recorded in every output's meta before the proxy inputs existed (v1 checkpoints still load).
     assert get_config("small").hash() == "aab891fafa7c" and get_config("paper").hash() == "ec22e9e2882b"
-    meta = json.loads((SHIPPED / "config.json").read_text())
-    assert get_config("small").to_dict() == ModelConfig.from_dict(meta["config"]).to_dict()
     assert "voxels_inputs" not in get_config("small").to_dict()
+    small = BodyNet(get_config("small"))
+    assert small.pose2d is not None and not get_config("small").uses_proxies
+    meta = json.loads((SHIPPED / "config.json").read_text())
+    assert get_config("proxy").to_dict() == ModelConfig.from_dict(meta["config"]).to_dict()
     ck = load_checkpoint(SHIPPED)
-    assert ck.config == get_config("small") and ck.config.hash() == "aab891fafa7c"
-    assert ck.model.pose2d is not None and not ck.config.uses_proxies
+    assert ck.config == get_config("proxy") and ck.model.pose2d is None and ck.config.uses_proxies
     # A proxy config records its inputs, so its hash differs and it round-trips through a dict.
     proxy = get_config("proxy")
     assert proxy.to_dict()["voxels_inputs"] == ("segm", "joints", "mask", "pose3d")

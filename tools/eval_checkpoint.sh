@@ -3,12 +3,13 @@
 #
 #   tools/eval_checkpoint.sh [CHECKPOINT] [DATA] [OUT]
 #
-# CHECKPOINT: a checkpoint folder (default: the bundled one); DATA: a synth folder with index.json
+# CHECKPOINT: a checkpoint folder of an RGB model (`small` or `paper`; the bundled v2 model reads proxies: score
+# it with tools/eval_proxy_checkpoint.py or tools/model_card.sh); DATA: a synth folder with index.json
 # (default data/synth_small, made by tools/train_default.sh); OUT: work folder (default runs/eval).
 # Predicts on the test split's images (which are the ground truth's crops, hence --crop full and
 # eval's --pred-on-gt-crops) and writes OUT/report/metrics.json.
 set -euo pipefail
-CKPT=${1:-bodynet_cli/assets/checkpoints/small}
+CKPT=${1:?usage: tools/eval_checkpoint.sh CHECKPOINT [DATA] [OUT]}
 DATA=${2:-data/synth_small}
 OUT=${3:-runs/eval}
 

@@ -21,7 +21,7 @@ CONFIG_FILE = "config.json"
 FORMAT = "bodynet-checkpoint"
 FORMAT_VERSION = 1
 # The checkpoint ``predict`` uses without ``--checkpoint`` (``info`` shows it).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "small"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "checkpoints" / "proxy"
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
