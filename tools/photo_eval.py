@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from bodynet_cli.errors import EXIT_USER_ERROR, BodyNetError
+from bodynet_cli.io.json_file import read_json
 from bodynet_cli.io.sample import Sample, load_sample
 from bodynet_cli.metrics.arrays import mean_finite
 from bodynet_cli.metrics.photos import (
@@ -165,12 +166,10 @@ def score_image(image: dict, set_dir: Path, pred_dir: Path, one_to_one: bool = T
 
 def read_set(set_dir: Path) -> list[dict]:
     path = set_dir / "annotations.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise BodyNetError(f"{path}: cannot read it ({e}); make the set with tools/photo_sets.py") from None
-    if doc.get("format") != "bodynet-photo-set":
-        raise BodyNetError(f"{path}: not a photo set (format {doc.get('format')!r}); make it with tools/photo_sets.py")
+    doc = read_json(path, hint="; make the set with tools/photo_sets.py")
+    if not isinstance(doc, dict) or doc.get("format") != "bodynet-photo-set":
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise BodyNetError(f"{path}: not a photo set (format {found!r}); make it with tools/photo_sets.py")
     return doc["images"]
 
 
